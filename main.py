@@ -1,0 +1,70 @@
+"""Synthesize every environment of the platform into ``cdktf.out`` (or ``$CDKTF_OUTDIR``), in one process.
+
+Environment variables:
+  PLATFORM_ENV_DIR   folder of environment files (default: environments/)
+  PLATFORM_ENVS      comma-separated names to synthesize (default: all files of the folder)
+  CDKTF_OUTDIR       output folder (default: cdktf.out; the cdktf CLI sets it)
+
+An invalid environment file stops the synth before anything is written: one line per problem, exit code 1.
+The output is synthesized into a scratch folder beside the target and swapped in only when complete, so a failed
+synth leaves the previous output exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+def replace_directory_atomically(target: Path, build: Callable[[Path], None]) -> None:
+    """Run ``build`` into a fresh scratch folder beside ``target``; only if it succeeds, swap it in for ``target``.
+
+    On failure the scratch folder is removed and ``target`` is untouched.
+    """
+    target = target.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    try:
+        build(scratch)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        target.rename(retired)
+    scratch.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def main() -> int:
+    from platform_config.loader import EnvironmentFileError, load_environments
+
+    try:
+        environments = load_environments()
+    except EnvironmentFileError as error:
+        print(f"Invalid environment configuration ({len(error.problems)} problem(s)); nothing was synthesized:",
+              file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+
+    from modules.provider_loader import install_provider_loader
+
+    install_provider_loader()
+    from modules.app import synthesize_platform
+
+    target = Path(os.environ.get("CDKTF_OUTDIR") or "cdktf.out")
+    replace_directory_atomically(target, lambda scratch: synthesize_platform(environments, scratch))
+    names = ", ".join(e.name for e in environments)
+    print(f"Synthesized {names} into {target}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Assembling the platform: every environment's layers in one cdktf App, synthesized once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from cdktf import App
+
+from modules.stacks import ClusterStack, NetworkStack
+from platform_config.models import Environment
+
+
+def build_platform(app: App, environments: Sequence[Environment]) -> dict[str, list]:
+    """Add the layers of each environment to ``app``; returns the stacks per environment name."""
+    stacks = {}
+    for environment in environments:
+        network = NetworkStack(app, environment=environment)
+        cluster = ClusterStack(app, environment=environment, network=network.network)
+        stacks[environment.name] = [network, cluster]
+    return stacks
+
+
+def synthesize_platform(environments: Sequence[Environment], outdir: Path) -> None:
+    """Synthesize every environment into ``outdir`` (``manifest.json`` and ``stacks/<env>-<layer>/``)."""
+    app = App(outdir=str(outdir))
+    build_platform(app, environments)
+    app.synth()

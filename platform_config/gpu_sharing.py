@@ -1,0 +1,104 @@
+"""GPU sharing: node labels, taints and GPU-operator configuration, all derived from the node pools.
+
+The most reported GPU-operator failure is a node label that names a device-plugin ConfigMap key or a MIG config
+that does not exist. Here one function (``sharing_config_name``) names the entry, and both the node group's label
+and the operator's configuration are generated from it, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from platform_config.models import Environment, NodePool, SharingMode
+
+#: Our own label: which pool a node belongs to. Workloads select pools by it (the NVIDIA product label gets a
+#: ``-SHARED`` suffix under time-slicing, so it is no good for selection).
+POOL_LABEL = "mlops-platform/pool"
+GPU_MODEL_LABEL = "mlops-platform/gpu-model"
+GPU_SHARING_LABEL = "mlops-platform/gpu-sharing"
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_TAINT_KEY = "nvidia.com/gpu"
+GPU_TAINT_VALUE = "true"
+#: The EKS API spells the effect NO_SCHEDULE; Kubernetes (and the autoscaler's node-template tag) NoSchedule.
+GPU_TAINT_EFFECT = "NO_SCHEDULE"
+GPU_TAINT_EFFECT_KUBERNETES = "NoSchedule"
+
+AUTOSCALER_TEMPLATE_PREFIX = "k8s.io/cluster-autoscaler/node-template"
+
+
+def sharing_config_name(pool_name: str) -> str:
+    """The device-plugin ConfigMap key (time-slicing) or MIG config name (MIG) of a pool: the pool's name."""
+    return pool_name
+
+
+def mig_resource(profile: str) -> str:
+    """The extended resource a MIG slice is requested as under ``mig.strategy: mixed``."""
+    return f"nvidia.com/mig-{profile}"
+
+
+def node_labels(pool_name: str, pool: NodePool) -> dict[str, str]:
+    """The Kubernetes labels of a pool's nodes: our pool label, and on GPU pools the sharing selection."""
+    labels = {POOL_LABEL: pool_name}
+    if pool.gpu is None:
+        return labels
+    sharing_label = MIG_CONFIG_LABEL if pool.gpu.sharing.mode is SharingMode.MIG else DEVICE_PLUGIN_CONFIG_LABEL
+    labels |= {
+        GPU_PRESENT_LABEL: "true",
+        GPU_MODEL_LABEL: pool.gpu.model,
+        GPU_SHARING_LABEL: pool.gpu.sharing.mode.value,
+        sharing_label: sharing_config_name(pool_name),
+    }
+    return labels
+
+
+def node_resources(pool: NodePool) -> dict[str, int]:
+    """Schedulable GPU resources one node of the pool advertises once the operator has configured it."""
+    if pool.gpu is None:
+        return {}
+    gpus = pool.instance.gpus
+    sharing = pool.gpu.sharing
+    if sharing.mode is SharingMode.TIME_SLICING:
+        return {GPU_RESOURCE: gpus * sharing.replicas}
+    return {mig_resource(profile): gpus * count for profile, count in sorted(sharing.layout.items())}
+
+
+def autoscaler_node_template_tags(pool_name: str, pool: NodePool) -> dict[str, str]:
+    """ASG tags that let the Cluster Autoscaler scale the pool up from zero nodes: without them it cannot know
+    that an empty group would offer GPUs, carry our labels, or need the GPU toleration."""
+    tags = {f"{AUTOSCALER_TEMPLATE_PREFIX}/label/{key}": value for key, value in node_labels(pool_name, pool).items()}
+    if pool.gpu is not None:
+        tags[f"{AUTOSCALER_TEMPLATE_PREFIX}/taint/{GPU_TAINT_KEY}"] = f"{GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT_KUBERNETES}"
+    for resource, count in node_resources(pool).items():
+        tags[f"{AUTOSCALER_TEMPLATE_PREFIX}/resources/{resource}"] = str(count)
+    return tags
+
+
+def device_plugin_config(environment: Environment) -> dict[str, dict]:
+    """The device-plugin ConfigMap data: one time-slicing entry per time-slicing pool, keyed like its label."""
+    entries = {}
+    for name, pool in environment.gpu_pools().items():
+        if pool.gpu.sharing.mode is SharingMode.TIME_SLICING:
+            entries[sharing_config_name(name)] = {
+                "version": "v1",
+                "sharing": {"timeSlicing": {
+                    "renameByDefault": False,
+                    "failRequestsGreaterThanOne": True,
+                    "resources": [{"name": GPU_RESOURCE, "replicas": pool.gpu.sharing.replicas}],
+                }},
+            }
+    return entries
+
+
+def mig_parted_config(environment: Environment) -> dict:
+    """The MIG manager configuration: one named config per MIG pool, applied to all its GPUs."""
+    configs = {}
+    for name, pool in environment.gpu_pools().items():
+        if pool.gpu.sharing.mode is SharingMode.MIG:
+            configs[sharing_config_name(name)] = [{
+                "devices": "all",
+                "mig-enabled": True,
+                "mig-devices": dict(sorted(pool.gpu.sharing.layout.items())),
+            }]
+    return {"version": "v1", "mig-configs": configs}

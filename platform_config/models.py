@@ -1,0 +1,350 @@
+"""Typed environments: what one `environments/<env>.yaml` may say, and the rules it must obey.
+
+Every model is frozen and forbids unknown keys. Rules that concern one field are field validators, so the error
+points at that field; rules that relate several parts of the file are collected by ``Environment`` and reported
+together, each with its own field path (see ``ConfigProblems``).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from ipaddress import IPv4Network
+from itertools import combinations
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from platform_config.catalogue import InstanceType, load_catalogue
+
+#: CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)
+_NAME = r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$"
+_REGION = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
+_IAM_PRINCIPAL = r"^arn:aws:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
+_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+
+
+class ConfigProblems(ValueError):
+    """Several problems found by one cross-field rule, each with the dotted path of the field it concerns."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _log_retention(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"{days} is not a CloudWatch retention period; allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return days
+
+
+LogRetentionDays = Annotated[int, AfterValidator(_log_retention)]
+
+
+class NatStrategy(StrEnum):
+    SINGLE = "single"
+    ONE_PER_AZ = "one_per_az"
+
+
+class SharingMode(StrEnum):
+    TIME_SLICING = "time-slicing"
+    MIG = "mig"
+
+
+class CapacityType(StrEnum):
+    ON_DEMAND = "ON_DEMAND"
+    SPOT = "SPOT"
+
+
+class Network(_Frozen):
+    """The VPC. Subnet lists are ordered like ``availability_zones``: one public and one private subnet per AZ."""
+
+    vpc_cidr: IPv4Network
+    public_subnets: list[IPv4Network]
+    private_subnets: list[IPv4Network]
+    nat_gateways: NatStrategy
+    #: Retention of the VPC flow logs (default 365 days).
+    flow_log_retention_days: LogRetentionDays = 365
+
+
+class AdminPrincipal(_Frozen):
+    """An IAM role or user given cluster-admin through an EKS access entry."""
+
+    arn: Annotated[str, Field(pattern=_IAM_PRINCIPAL)]
+
+
+class Cluster(_Frozen):
+    kubernetes_version: str
+    #: Kubernetes service CIDR; must not overlap the VPC.
+    service_cidr: IPv4Network
+    #: The API endpoint is always private; it is also public only when CIDRs are listed here (default: none).
+    public_access_cidrs: list[IPv4Network] = []
+    admin_principals: Annotated[list[AdminPrincipal], Field(min_length=1)]
+    #: Retention of the control-plane logs (default 90 days).
+    log_retention_days: LogRetentionDays = 90
+    #: Waiting period before a scheduled KMS key deletion takes effect (default 30, the maximum).
+    kms_deletion_window_days: Annotated[int, Field(ge=7, le=30)] = 30
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported_version(cls, version: str) -> str:
+        supported = load_catalogue().kubernetes_versions
+        if version not in supported:
+            raise ValueError(f"{version!r} is not supported; allowed: {', '.join(supported)}")
+        return version
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _explicit_public_cidrs(cls, cidrs: list[IPv4Network]) -> list[IPv4Network]:
+        for cidr in cidrs:
+            if cidr.prefixlen < 8:
+                raise ValueError(f"{cidr} opens the public API endpoint to too much of the internet; "
+                                 "list explicit CIDRs of /8 or narrower")
+        return cidrs
+
+
+class GpuSharing(_Frozen):
+    """How one GPU is shared: time-slicing into ``replicas`` or MIG partitions (``layout``: profile -> count)."""
+
+    mode: SharingMode
+    replicas: int | None = None
+    layout: dict[str, int] | None = None
+
+    @field_validator("replicas")
+    @classmethod
+    def _replicas_in_range(cls, replicas: int | None) -> int | None:
+        allowed = load_catalogue().time_slicing_replicas
+        if replicas is not None and not allowed.min <= replicas <= allowed.max:
+            raise ValueError(f"{replicas} replicas per GPU; allowed: {allowed.min} to {allowed.max}")
+        return replicas
+
+    @model_validator(mode="after")
+    def _fields_match_mode(self) -> GpuSharing:
+        if self.mode is SharingMode.TIME_SLICING and (self.replicas is None or self.layout is not None):
+            raise ValueError("mode time-slicing needs 'replicas' and takes no 'layout'")
+        if self.mode is SharingMode.MIG and (self.layout is None or self.replicas is not None):
+            raise ValueError("mode mig needs 'layout' (MIG profile -> instances per GPU) and takes no 'replicas'")
+        return self
+
+
+class GpuSpec(_Frozen):
+    #: The GPU model the pool is meant to carry; must match the instance type (see the catalogue).
+    model: str
+    sharing: GpuSharing
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str) -> str:
+        models = load_catalogue().gpu_models
+        if model not in models:
+            raise ValueError(f"unknown GPU model {model!r}; allowed: {', '.join(models)}")
+        return model
+
+    @field_validator("sharing")
+    @classmethod
+    def _layout_fits_one_gpu(cls, sharing: GpuSharing, info: ValidationInfo) -> GpuSharing:
+        model = info.data.get("model")
+        if model and sharing.mode is SharingMode.MIG and sharing.layout is not None:
+            problem = load_catalogue().mig_layout_problem(model, sharing.layout)
+            if problem:
+                layout = " + ".join(f"{name} x{count}" for name, count in sharing.layout.items())
+                raise ValueError(f"MIG layout {layout} does not fit one {model}: {problem}")
+        return sharing
+
+
+class NodePool(_Frozen):
+    """A managed node group. Sizes follow EKS: ``min_size <= desired_size <= max_size``."""
+
+    instance_types: Annotated[list[str], Field(min_length=1)]
+    #: What runs on the pool (documentation for reviewers and the report).
+    purpose: list[str] = []
+    capacity_type: CapacityType = CapacityType.ON_DEMAND
+    min_size: Annotated[int, Field(ge=0)]
+    desired_size: Annotated[int, Field(ge=0)]
+    max_size: Annotated[int, Field(ge=1)]
+    #: Root volume size (default 100 GiB; GPU pools want room for large images).
+    disk_size_gib: Annotated[int, Field(ge=20, le=16384)] = 100
+    #: AZs the pool may use (default: all of the environment's). GPU types are offered in few AZs.
+    availability_zones: list[str] | None = None
+    #: Present on GPU pools only.
+    gpu: GpuSpec | None = None
+
+    @field_validator("instance_types")
+    @classmethod
+    def _known_and_alike(cls, types: list[str]) -> list[str]:
+        catalogue = load_catalogue().instance_types
+        unknown = [t for t in types if t not in catalogue]
+        if unknown:
+            raise ValueError(f"unknown instance type(s) {', '.join(unknown)}; allowed: {', '.join(catalogue)}")
+        kinds = {(catalogue[t].gpu_model, catalogue[t].gpus) for t in types}
+        if len(kinds) > 1:
+            raise ValueError(f"{', '.join(types)} carry different GPUs; one pool takes one kind of node")
+        return types
+
+    @field_validator("desired_size")
+    @classmethod
+    def _desired_not_below_min(cls, desired: int, info: ValidationInfo) -> int:
+        minimum = info.data.get("min_size")
+        if minimum is not None and desired < minimum:
+            raise ValueError(f"desired_size {desired} can't be less than min_size {minimum}")
+        return desired
+
+    @field_validator("max_size")
+    @classmethod
+    def _max_not_below_desired(cls, maximum: int, info: ValidationInfo) -> int:
+        desired = info.data.get("desired_size")
+        if desired is not None and maximum < desired:
+            raise ValueError(f"max_size {maximum} can't be less than desired_size {desired}")
+        return maximum
+
+    @field_validator("gpu")
+    @classmethod
+    def _gpu_matches_instance_type(cls, gpu: GpuSpec | None, info: ValidationInfo) -> GpuSpec | None:
+        types = info.data.get("instance_types")
+        if not types:
+            return gpu
+        instance = load_catalogue().instance_types[types[0]]
+        if gpu is None and instance.is_gpu:
+            raise ValueError(f"{types[0]} carries {instance.gpus}x {instance.gpu_model}: declare "
+                             f"gpu: {{model: {instance.gpu_model}, sharing: ...}}")
+        if gpu is not None and not instance.is_gpu:
+            raise ValueError(f"{types[0]} has no GPU; remove 'gpu' or use a GPU instance type")
+        if gpu is not None and gpu.model != instance.gpu_model:
+            raise ValueError(f"model {gpu.model} does not match {types[0]}, which carries {instance.gpu_model}; "
+                             f"use a {gpu.model} instance type or declare model {instance.gpu_model}")
+        return gpu
+
+    @property
+    def instance(self) -> InstanceType:
+        """The catalogue entry of the pool's instance types (they are alike by validation)."""
+        return load_catalogue().instance_types[self.instance_types[0]]
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.gpu is not None
+
+
+class Protection(_Frozen):
+    """How hard the environment's stateful resources are to destroy by mistake."""
+
+    #: ``prevent_destroy`` on stateful resources (KMS keys, ...) and EKS deletion protection (default true).
+    prevent_destroy: bool = True
+
+
+class StateBackend(_Frozen):
+    """Where Terraform keeps state: an S3 bucket with native lockfiles, one key per environment and stack."""
+
+    bucket: Annotated[str, Field(pattern=_BUCKET)]
+    key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()/-]+$")]
+    region: Annotated[str, Field(pattern=_REGION)]
+    #: S3-native state locking (Terraform >= 1.10); there is no DynamoDB table to keep.
+    use_lockfile: bool = True
+
+
+class Environment(_Frozen):
+    """One environment: one AWS account and region."""
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    account_id: Annotated[str, Field(pattern=r"^\d{12}$")]
+    region: Annotated[str, Field(pattern=_REGION)]
+    availability_zones: Annotated[list[str], Field(min_length=2, max_length=6)]
+    #: Production-grade availability: three or more AZs and a NAT gateway in each (default false).
+    high_availability: bool = False
+    network: Network
+    cluster: Cluster
+    node_pools: Annotated[dict[str, NodePool], Field(min_length=1)]
+    state_backend: StateBackend
+    protection: Protection = Protection()
+    #: Tags on every AWS resource (the provider's default_tags).
+    tags: dict[str, str] = {}
+
+    @field_validator("node_pools")
+    @classmethod
+    def _pool_names(cls, pools: dict[str, NodePool]) -> dict[str, NodePool]:
+        for name in pools:
+            if not re.match(_NAME, name):
+                raise ValueError(f"pool name {name!r} must be lower-case letters, digits and '-' (2-20 characters)")
+        return pools
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> Environment:
+        problems = [*self._zone_problems(), *self._cidr_problems(), *self._pool_problems()]
+        if problems:
+            raise ConfigProblems(problems)
+        return self
+
+    def _zone_problems(self) -> list[tuple[str, str]]:
+        zones = self.availability_zones
+        problems = []
+        if len(set(zones)) != len(zones):
+            problems.append(("availability_zones", f"{zones} lists an AZ twice"))
+        foreign = [z for z in zones if not (z.startswith(self.region) and len(z) == len(self.region) + 1)]
+        if foreign:
+            problems.append(("availability_zones", f"{', '.join(foreign)} not in region {self.region}"))
+        if self.high_availability and len(zones) < 3:
+            problems.append(("availability_zones",
+                             f"high_availability needs at least 3 AZs, got {len(zones)}"))
+        if self.high_availability and self.network.nat_gateways is not NatStrategy.ONE_PER_AZ:
+            problems.append(("network.nat_gateways",
+                             f"high_availability needs one_per_az (a NAT gateway per AZ), "
+                             f"got {self.network.nat_gateways.value}"))
+        return problems
+
+    def _cidr_problems(self) -> list[tuple[str, str]]:
+        net = self.network
+        problems = []
+        for field in ("public_subnets", "private_subnets"):
+            subnets = getattr(net, field)
+            if len(subnets) != len(self.availability_zones):
+                problems.append((f"network.{field}", f"{len(subnets)} subnets for "
+                                 f"{len(self.availability_zones)} AZs; list one per AZ, in AZ order"))
+            for subnet in subnets:
+                if not subnet.subnet_of(net.vpc_cidr):
+                    problems.append((f"network.{field}", f"{subnet} is outside vpc_cidr {net.vpc_cidr}"))
+        all_subnets = [*net.public_subnets, *net.private_subnets]
+        for a, b in combinations(all_subnets, 2):
+            if a.overlaps(b):
+                problems.append(("network", f"subnets {a} and {b} overlap"))
+        if self.cluster.service_cidr.overlaps(net.vpc_cidr):
+            problems.append(("cluster.service_cidr",
+                             f"{self.cluster.service_cidr} overlaps vpc_cidr {net.vpc_cidr}"))
+        return problems
+
+    def _pool_problems(self) -> list[tuple[str, str]]:
+        problems = []
+        for name, pool in self.node_pools.items():
+            outside = sorted(set(pool.availability_zones or []) - set(self.availability_zones))
+            if outside:
+                problems.append((f"node_pools.{name}.availability_zones",
+                                 f"{', '.join(outside)} not among the environment's AZs "
+                                 f"{', '.join(self.availability_zones)}"))
+        if not any(not pool.is_gpu and pool.min_size >= 1 for pool in self.node_pools.values()):
+            problems.append(("node_pools", "no CPU pool with min_size >= 1: cluster services (CoreDNS, "
+                                           "controllers) would have nowhere to run"))
+        return problems
+
+    @property
+    def cluster_name(self) -> str:
+        return f"mlops-{self.name}"
+
+    def gpu_pools(self) -> dict[str, NodePool]:
+        return {name: pool for name, pool in self.node_pools.items() if pool.is_gpu}
+
+    def pool_zones(self, pool_name: str) -> list[str]:
+        """The AZs a pool runs in, in the environment's AZ order."""
+        wanted = self.node_pools[pool_name].availability_zones
+        return [z for z in self.availability_zones if wanted is None or z in wanted]
