@@ -97,7 +97,7 @@ def load_environment(path: Path) -> Environment:
     shown = _display(path)
     try:
         with path.open(encoding="utf-8") as handle:
-            data = yaml.load(handle, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+            data = yaml.load(handle, Loader=_UniqueKeyLoader)
     except OSError as error:
         raise EnvironmentFileError([f"{shown}: cannot read: {error.strerror}"]) from None
     except yaml.YAMLError as error:

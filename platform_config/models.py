@@ -48,7 +48,8 @@ class _Frozen(BaseModel):
 
 def _log_retention(days: int) -> int:
     if days not in LOG_RETENTION_DAYS:
-        raise ValueError(f"{days} is not a CloudWatch retention period; allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        allowed = ", ".join(map(str, LOG_RETENTION_DAYS))
+        raise ValueError(f"{days} is not a CloudWatch retention period; allowed: {allowed}")
     return days
 
 
@@ -180,8 +181,8 @@ class NodePool(_Frozen):
     disk_size_gib: Annotated[int, Field(ge=20, le=16384)] = 100
     #: AZs the pool may use (default: all of the environment's). GPU types are offered in few AZs.
     availability_zones: list[str] | None = None
-    #: Present on GPU pools only.
-    gpu: GpuSpec | None = None
+    #: Present on GPU pools only (checked against the instance type even when left out).
+    gpu: Annotated[GpuSpec | None, Field(validate_default=True)] = None
 
     @field_validator("instance_types")
     @classmethod

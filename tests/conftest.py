@@ -1,0 +1,46 @@
+"""Shared fixtures: the environments (pure Python) and ONE synthesis of the whole platform per test session.
+
+Importing the providers is the expensive part of a synth, so every construct test reads the same synthesized
+output: a real ``App(outdir=tmp).synth()``, which also resolves cross-stack references.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from platform_config.loader import DEFAULT_ENV_DIR, load_environments
+from platform_config.models import Environment
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def environments() -> dict[str, Environment]:
+    return {env.name: env for env in load_environments(DEFAULT_ENV_DIR, names=None)}
+
+
+@pytest.fixture(scope="session")
+def synth_outdir(tmp_path_factory: pytest.TempPathFactory, environments: dict[str, Environment]) -> Path:
+    """Every environment synthesized once, into a session temp folder (manifest.json and stacks/)."""
+    from modules.provider_loader import install_provider_loader
+
+    install_provider_loader()
+    from modules.app import synthesize_platform
+
+    outdir = tmp_path_factory.mktemp("synth") / "cdktf.out"
+    synthesize_platform(list(environments.values()), outdir)
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def stacks(synth_outdir: Path) -> dict[str, dict]:
+    """Parsed ``cdk.tf.json`` of every synthesized stack, by stack name (``prod-cluster``, ...)."""
+    manifest = json.loads((synth_outdir / "manifest.json").read_text())
+    return {name: json.loads((synth_outdir / stack["synthesizedStackPath"]).read_text())
+            for name, stack in manifest["stacks"].items()}

@@ -1,0 +1,46 @@
+"""Layers wire together through remote state in the S3 backend, and nothing machine-specific is synthesized."""
+
+import re
+
+import pytest
+
+from tests_support import resources
+
+REMOTE_OUTPUT = re.compile(r"\$\{data\.terraform_remote_state\.([\w-]+)\.outputs\.([\w-]+)\}")
+
+
+@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+def test_each_layer_has_an_s3_backend_with_lockfile_and_its_own_key(stacks, environments, env_name):
+    backend = environments[env_name].state_backend
+    for layer in ("network", "cluster"):
+        s3 = stacks[f"{env_name}-{layer}"]["terraform"]["backend"]["s3"]
+        assert s3 == {"bucket": backend.bucket, "key": f"mlops-platform/{env_name}/{layer}.tfstate",
+                      "region": backend.region, "encrypt": True, "use_lockfile": True}
+
+
+@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+def test_the_cluster_layer_reads_only_outputs_the_network_layer_of_the_same_environment_writes(stacks, env_name):
+    cluster, network = stacks[f"{env_name}-cluster"], stacks[f"{env_name}-network"]
+    remote_states = cluster["data"]["terraform_remote_state"]
+    keys = [state["config"]["key"] for state in remote_states.values()]
+    assert keys == [f"mlops-platform/{env_name}/network.tfstate"]
+    used = REMOTE_OUTPUT.findall(str(cluster["resource"]))
+    assert used, "the cluster layer should take the VPC and subnets from the network layer"
+    assert {state for state, _ in used} == set(remote_states)
+    assert {output for _, output in used} <= set(network["output"])
+
+
+def test_the_cluster_is_placed_in_the_private_subnets_of_the_network_layer(stacks):
+    cluster = next(iter(resources(stacks["prod-cluster"], "aws_eks_cluster").values()))
+    subnet_outputs = [REMOTE_OUTPUT.match(ref).group(2) for ref in cluster["vpc_config"]["subnet_ids"]]
+    assert len(subnet_outputs) == 3
+    network_outputs = stacks["prod-network"]["output"]
+    assert sorted(network_outputs[o]["value"] for o in subnet_outputs) == sorted(
+        f"${{aws_subnet.{name}.id}}" for name, subnet in resources(stacks["prod-network"], "aws_subnet").items()
+        if "/private-" in subnet["//"]["metadata"]["path"])
+
+
+def test_no_machine_path_is_synthesized(synth_outdir, stacks):
+    text = str(stacks)
+    for fragment in (str(synth_outdir), "/tmp/", "/work/", "/home/", "/root/"):
+        assert fragment not in text

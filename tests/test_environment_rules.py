@@ -1,0 +1,169 @@
+"""Bad environment files are refused at load time, one precise message per problem (pure Python, no synth).
+
+Each case starts from the committed prod file, breaks one thing, and checks that exactly one message names the
+file, the field, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from platform_config.loader import DEFAULT_ENV_DIR, EnvironmentFileError, load_environment, load_environments
+
+PROD = yaml.safe_load((DEFAULT_ENV_DIR / "prod.yaml").read_text())
+
+
+def problems_of(tmp_path: Path, change: Callable[[dict], None], name: str = "prod") -> list[str]:
+    data = copy.deepcopy(PROD)
+    change(data)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(EnvironmentFileError) as refused:
+        load_environment(path)
+    return refused.value.problems
+
+
+def pool(data: dict, name: str) -> dict:
+    return data["node_pools"][name]
+
+
+def set_mig_layout(layout):
+    return lambda d: pool(d, "a100-mig")["gpu"]["sharing"].update(layout=layout)
+
+
+CASES = {
+    "a100 pool on an h100 instance type": (
+        lambda d: pool(d, "a100-timeslice").update(instance_types=["p5.48xlarge"]),
+        "node_pools.a100-timeslice.gpu", ["model A100-80GB does not match p5.48xlarge", "carries H100-80GB"]),
+    "mig layout over the memory slices of one gpu": (
+        set_mig_layout({"3g.40gb": 2, "1g.10gb": 1}),
+        "node_pools.a100-mig.gpu.sharing", ["3g.40gb x2 + 1g.10gb x1", "needs 9 of 8 memory slices"]),
+    "mig profile of a 40gb gpu on an 80gb gpu": (
+        set_mig_layout({"1g.5gb": 1}),
+        "node_pools.a100-mig.gpu.sharing", ["1g.5gb do not exist on A100-80GB", "allowed: 1g.10gb"]),
+    "mig profile count over its maximum": (
+        set_mig_layout({"4g.40gb": 2}),
+        "node_pools.a100-mig.gpu.sharing", ["4g.40gb x2", "holds 1 to 1 of 4g.40gb"]),
+    "time-slicing replicas above 8": (
+        lambda d: pool(d, "h100-timeslice")["gpu"]["sharing"].update(replicas=9),
+        "node_pools.h100-timeslice.gpu.sharing.replicas", ["9 replicas", "allowed: 2 to 8"]),
+    "time-slicing replicas below 2": (
+        lambda d: pool(d, "h100-timeslice")["gpu"]["sharing"].update(replicas=1),
+        "node_pools.h100-timeslice.gpu.sharing.replicas", ["1 replicas", "allowed: 2 to 8"]),
+    "desired below min": (
+        lambda d: pool(d, "cpu").update(min_size=3, desired_size=2),
+        "node_pools.cpu.desired_size", ["desired_size 2 can't be less than min_size 3"]),
+    "max below desired": (
+        lambda d: pool(d, "cpu").update(desired_size=3, max_size=2),
+        "node_pools.cpu.max_size", ["max_size 2 can't be less than desired_size 3"]),
+    "invalid cidr": (
+        lambda d: d["network"].update(vpc_cidr="10.30.0.0/33"),
+        "network.vpc_cidr", ["10.30.0.0/33"]),
+    "overlapping subnets": (
+        lambda d: d["network"].update(public_subnets=["10.30.192.0/22", "10.30.196.0/22", "10.30.0.0/22"]),
+        "network", ["subnets 10.30.0.0/22 and 10.30.0.0/18 overlap"]),
+    "subnet outside the vpc": (
+        lambda d: d["network"].update(private_subnets=["10.30.0.0/18", "10.30.64.0/18", "10.99.0.0/18"]),
+        "network.private_subnets", ["10.99.0.0/18 is outside vpc_cidr 10.30.0.0/16"]),
+    "service cidr overlapping the vpc": (
+        lambda d: d["cluster"].update(service_cidr="10.30.0.0/16"),
+        "cluster.service_cidr", ["10.30.0.0/16 overlaps vpc_cidr 10.30.0.0/16"]),
+    "fewer subnets than azs": (
+        lambda d: d["network"].update(public_subnets=["10.30.192.0/22", "10.30.196.0/22"]),
+        "network.public_subnets", ["2 subnets for 3 AZs"]),
+    "high availability with one nat gateway": (
+        lambda d: d["network"].update(nat_gateways="single"),
+        "network.nat_gateways", ["high_availability needs one_per_az", "got single"]),
+    "high availability in two azs": (
+        lambda d: (d.update(availability_zones=["us-east-1a", "us-east-1b"]),
+                   d["network"].update(public_subnets=d["network"]["public_subnets"][:2],
+                                       private_subnets=d["network"]["private_subnets"][:2])),
+        "availability_zones", ["high_availability needs at least 3 AZs, got 2"]),
+    "a single az": (
+        lambda d: d.update(availability_zones=["us-east-1a"]),
+        "availability_zones", ["at least 2 items"]),
+    "an az of another region": (
+        lambda d: d.update(availability_zones=["us-east-1a", "us-east-1b", "eu-west-1c"]),
+        "availability_zones", ["eu-west-1c not in region us-east-1"]),
+    "unknown nat strategy": (
+        lambda d: d["network"].update(nat_gateways="none"),
+        "network.nat_gateways", ["'single' or 'one_per_az'", "got 'none'"]),
+    "unknown key": (
+        lambda d: d["cluster"].update(endpoint="public"),
+        "cluster.endpoint", ["unknown key", "allowed here:", "public_access_cidrs"]),
+    "unknown key in a pool": (
+        lambda d: pool(d, "cpu").update(gpus=2),
+        "node_pools.cpu.gpus", ["unknown key", "instance_types"]),
+    "public endpoint open to the internet": (
+        lambda d: d["cluster"].update(public_access_cidrs=["0.0.0.0/0"]),
+        "cluster.public_access_cidrs", ["0.0.0.0/0", "explicit CIDRs"]),
+    "unknown instance type": (
+        lambda d: pool(d, "cpu").update(instance_types=["m5.2xlarge", "x9.huge"]),
+        "node_pools.cpu.instance_types", ["x9.huge", "allowed: m5.xlarge"]),
+    "gpu instance type without a gpu section": (
+        lambda d: pool(d, "a100-mig").pop("gpu"),
+        "node_pools.a100-mig.gpu", ["p4de.24xlarge carries 8x A100-80GB", "declare gpu"]),
+    "unsupported kubernetes version": (
+        lambda d: d["cluster"].update(kubernetes_version="1.20"),
+        "cluster.kubernetes_version", ["'1.20' is not supported", "allowed: 1.32"]),
+    "no cpu pool that keeps a node": (
+        lambda d: pool(d, "cpu").update(min_size=0, desired_size=0),
+        "node_pools", ["no CPU pool with min_size >= 1"]),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASES)
+def test_bad_input_is_refused_with_one_message_naming_file_field_and_reason(tmp_path, case):
+    change, field, fragments = CASES[case]
+    problems = problems_of(tmp_path, change)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{tmp_path / 'prod.yaml'}: {field}: ") or \
+        problems[0].startswith(f"prod.yaml: {field}: "), problems[0]
+    for fragment in fragments:
+        assert fragment in problems[0]
+
+
+def test_every_problem_of_a_file_is_reported_at_once(tmp_path):
+    def break_three_things(d):
+        set_mig_layout({"3g.40gb": 2, "1g.10gb": 1})(d)
+        pool(d, "h100-timeslice")["gpu"]["sharing"].update(replicas=9)
+        d["cluster"].update(colour="blue")
+
+    problems = problems_of(tmp_path, break_three_things)
+    assert [p.split(": ")[1] for p in problems] == [
+        "cluster.colour", "node_pools.a100-mig.gpu.sharing", "node_pools.h100-timeslice.gpu.sharing.replicas"]
+
+
+def test_the_name_must_match_the_file_name(tmp_path):
+    problems = problems_of(tmp_path, lambda d: None, name="production")
+    assert problems == [f"{tmp_path / 'production.yaml'}: name: must equal the file name 'production' (got 'prod')"]
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "prod.yaml"
+    path.write_text("name: prod\nregion: us-east-1\nregion: us-west-2\n")
+    with pytest.raises(EnvironmentFileError) as refused:
+        load_environment(path)
+    assert refused.value.problems == [f"{path}: line 3: not valid YAML: key 'region' is given twice"]
+
+
+def test_problems_of_several_files_are_reported_together(tmp_path):
+    for name in ("dev", "prod"):
+        data = copy.deepcopy(PROD) | {"name": name}
+        data["node_pools"]["cpu"]["max_size"] = 1
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(EnvironmentFileError) as refused:
+        load_environments(tmp_path)
+    assert [p.split(":")[0].rsplit("/", 1)[-1] for p in refused.value.problems] == ["dev.yaml", "prod.yaml"]
+
+
+def test_platform_envs_names_a_missing_environment_clearly(tmp_path):
+    (tmp_path / "prod.yaml").write_text(yaml.safe_dump(PROD))
+    with pytest.raises(EnvironmentFileError) as refused:
+        load_environments(tmp_path, names=["qa"])
+    assert refused.value.problems == ["PLATFORM_ENVS: no environment file for qa; available: prod"]

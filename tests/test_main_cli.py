@@ -1,0 +1,73 @@
+"""`python main.py` (what `make synth` runs): bad input stops it cleanly and leaves the last output untouched."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from main import replace_directory_atomically
+from platform_config.loader import DEFAULT_ENV_DIR
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_main(env_dir: Path, outdir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "main.py"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PLATFORM_ENV_DIR": str(env_dir), "CDKTF_OUTDIR": str(outdir),
+             "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"})
+
+
+def previous_output(tmp_path: Path) -> Path:
+    outdir = tmp_path / "cdktf.out"
+    (outdir / "stacks" / "prod-network").mkdir(parents=True)
+    (outdir / "stacks" / "prod-network" / "cdk.tf.json").write_text('{"previous": true}')
+    return outdir
+
+
+def test_an_invalid_environment_exits_non_zero_with_one_line_per_problem_and_no_traceback(tmp_path):
+    env_dir = tmp_path / "environments"
+    env_dir.mkdir()
+    data = yaml.safe_load((DEFAULT_ENV_DIR / "prod.yaml").read_text())
+    data["node_pools"]["a100-mig"]["gpu"]["sharing"]["layout"] = {"3g.40gb": 2, "1g.10gb": 1}
+    data["node_pools"]["h100-timeslice"]["instance_types"] = ["p4de.24xlarge"]
+    (env_dir / "prod.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    outdir = previous_output(tmp_path)
+
+    result = run_main(env_dir, outdir)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("Invalid environment configuration (2 problem(s))")
+    assert "prod.yaml: node_pools.a100-mig.gpu.sharing: MIG layout 3g.40gb x2 + 1g.10gb x1" in lines[1]
+    assert "prod.yaml: node_pools.h100-timeslice.gpu: model H100-80GB does not match p4de.24xlarge" in lines[2]
+    assert len(lines) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "environments"]
+    assert (outdir / "stacks" / "prod-network" / "cdk.tf.json").read_text() == '{"previous": true}'
+
+
+def test_a_failed_build_leaves_the_previous_output_exactly_as_it_was(tmp_path):
+    outdir = previous_output(tmp_path)
+
+    def half_written_then_broken(scratch: Path) -> None:
+        (scratch / "stacks").mkdir()
+        (scratch / "manifest.json").write_text("{}")
+        raise RuntimeError("synth failed half way")
+
+    with pytest.raises(RuntimeError):
+        replace_directory_atomically(outdir, half_written_then_broken)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out"]
+    assert sorted(str(p.relative_to(outdir)) for p in outdir.rglob("*")) == [
+        "stacks", "stacks/prod-network", "stacks/prod-network/cdk.tf.json"]
+
+
+def test_a_successful_build_replaces_the_previous_output_whole(tmp_path):
+    outdir = previous_output(tmp_path)
+    replace_directory_atomically(outdir, lambda scratch: (scratch / "manifest.json").write_text("{}"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out"]
+    assert [p.name for p in outdir.iterdir()] == ["manifest.json"]
