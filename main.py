@@ -54,6 +54,10 @@ def main() -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
 
+    for environment in environments:
+        for warning in environment.warnings():
+            print(f"WARNING: {warning}", file=sys.stderr)
+
     from modules.provider_loader import install_provider_loader
 
     install_provider_loader()

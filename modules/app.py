@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cdktf import App
 
-from modules.stacks import ClusterStack, NetworkStack
+from modules.stacks import ClusterStack, DataStack, NetworkStack
 from platform_config.models import Environment
 
 
@@ -17,7 +17,8 @@ def build_platform(app: App, environments: Sequence[Environment]) -> dict[str, l
     for environment in environments:
         network = NetworkStack(app, environment=environment)
         cluster = ClusterStack(app, environment=environment, network=network.network)
-        stacks[environment.name] = [network, cluster]
+        data = DataStack(app, environment=environment, network=network.network, cluster=cluster.cluster)
+        stacks[environment.name] = [network, cluster, data]
     return stacks
 
 

@@ -25,13 +25,15 @@ class EncryptionKey(Construct):
       log_groups: allow CloudWatch Logs to use the key for log groups of this account (default False).
       ebs_for_autoscaling: allow the Auto Scaling service-linked role to use the key, which managed node groups
         need to launch instances with encrypted root volumes (default False).
+      s3_access_logs: allow S3 log delivery to write server access logs into SSE-KMS buckets of this account
+        (default False).
       prevent_destroy: refuse ``terraform destroy`` and replacements of the key (default False).
     Exposes ``key`` and ``arn``.
     """
 
     def __init__(self, scope: Construct, id: str, *, alias: str, description: str, account_id: str, region: str,
                  deletion_window_days: int, log_groups: bool = False, ebs_for_autoscaling: bool = False,
-                 prevent_destroy: bool = False) -> None:
+                 s3_access_logs: bool = False, prevent_destroy: bool = False) -> None:
         super().__init__(scope, id)
         statements: list[dict] = [{
             "Sid": "AccountAdministersTheKey",
@@ -60,6 +62,15 @@ class EncryptionKey(Construct):
                  "Principal": {"AWS": autoscaling}, "Action": "kms:CreateGrant", "Resource": "*",
                  "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}}},
             ]
+        if s3_access_logs:
+            statements.append({
+                "Sid": "S3LogDeliveryWritesAccessLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            })
         self.key = KmsKey(self, "key", description=description, enable_key_rotation=True,
                           deletion_window_in_days=deletion_window_days, policy=policy_document(statements),
                           lifecycle=TerraformResourceLifecycle(prevent_destroy=prevent_destroy))

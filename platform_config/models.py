@@ -11,7 +11,7 @@ import re
 from enum import StrEnum
 from ipaddress import IPv4Network
 from itertools import combinations
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -239,11 +239,66 @@ class NodePool(_Frozen):
         return self.gpu is not None
 
 
+class Tier(StrEnum):
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+
+
 class Protection(_Frozen):
     """How hard the environment's stateful resources are to destroy by mistake."""
 
-    #: ``prevent_destroy`` on stateful resources (KMS keys, ...) and EKS deletion protection (default true).
+    #: ``prevent_destroy`` on every stateful resource (buckets, EFS, database, keys, secrets), deletion
+    #: protection on the cluster and the database (default true).
     prevent_destroy: bool = True
+    #: Let ``terraform destroy`` empty and delete non-empty buckets (default false; never allowed in prod).
+    force_destroy_buckets: bool = False
+    #: The only way to turn ``prevent_destroy`` off in a prod-tier environment: a named reason (who, why, until
+    #: when), printed as a warning by every synth (default none).
+    unprotected_prod_override: str | None = None
+
+
+class Database(_Frozen):
+    """The MLflow backend database (RDS PostgreSQL)."""
+
+    #: Major version; minor versions are upgraded by RDS in the maintenance window.
+    postgres_version: Literal["15", "16", "17"] = "16"
+    instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.t4g.medium"
+    allocated_storage_gib: Annotated[int, Field(ge=20, le=65536)] = 50
+    #: Storage autoscaling ceiling (default 500 GiB).
+    max_allocated_storage_gib: Annotated[int, Field(ge=20, le=65536)] = 500
+    multi_az: bool = False
+    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
+
+    @field_validator("max_allocated_storage_gib")
+    @classmethod
+    def _ceiling_above_start(cls, ceiling: int, info: ValidationInfo) -> int:
+        start = info.data.get("allocated_storage_gib")
+        if start is not None and ceiling < start:
+            raise ValueError(f"max_allocated_storage_gib {ceiling} can't be less than allocated_storage_gib {start}")
+        return ceiling
+
+
+class Buckets(_Frozen):
+    """Lifecycle of the S3 buckets (raw-data, artifacts, logs, model-registry)."""
+
+    #: Days a replaced or deleted object version is kept (default 90).
+    noncurrent_version_days: Annotated[int, Field(ge=1)] = 90
+    #: Days server access logs are kept (default 365).
+    access_log_days: Annotated[int, Field(ge=1)] = 365
+    #: Object lock (GOVERNANCE mode) on the model registry, in days; off when absent (default off).
+    model_registry_object_lock_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+
+class Data(_Frozen):
+    """The data layer: buckets, EFS, the MLflow database, secrets."""
+
+    buckets: Buckets = Buckets()
+    database: Database = Database()
+    #: AWS Backup of EFS (default true).
+    efs_backups: bool = True
+    #: Days a deleted secret can be restored (7-30; default 30).
+    secret_recovery_window_days: Annotated[int, Field(ge=7, le=30)] = 30
 
 
 class StateBackend(_Frozen):
@@ -263,10 +318,13 @@ class Environment(_Frozen):
     account_id: Annotated[str, Field(pattern=r"^\d{12}$")]
     region: Annotated[str, Field(pattern=_REGION)]
     availability_zones: Annotated[list[str], Field(min_length=2, max_length=6)]
+    #: What the environment is for; prod-tier environments must protect their state.
+    tier: Tier
     #: Production-grade availability: three or more AZs and a NAT gateway in each (default false).
     high_availability: bool = False
     network: Network
     cluster: Cluster
+    data: Data = Data()
     node_pools: Annotated[dict[str, NodePool], Field(min_length=1)]
     state_backend: StateBackend
     protection: Protection = Protection()
@@ -283,7 +341,8 @@ class Environment(_Frozen):
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Environment:
-        problems = [*self._zone_problems(), *self._cidr_problems(), *self._pool_problems()]
+        problems = [*self._zone_problems(), *self._cidr_problems(), *self._pool_problems(),
+                    *self._protection_problems()]
         if problems:
             raise ConfigProblems(problems)
         return self
@@ -341,6 +400,34 @@ class Environment(_Frozen):
     @property
     def cluster_name(self) -> str:
         return f"mlops-{self.name}"
+
+    def _protection_problems(self) -> list[tuple[str, str]]:
+        protection = self.protection
+        problems = []
+        if self.tier is Tier.PROD:
+            if not protection.prevent_destroy and not protection.unprotected_prod_override:
+                problems.append(("protection.prevent_destroy", "false is not allowed in a prod-tier environment "
+                                 "without protection.unprotected_prod_override naming who turned it off and why"))
+            if protection.force_destroy_buckets:
+                problems.append(("protection.force_destroy_buckets", "true is never allowed in a prod-tier "
+                                 "environment: buckets hold the only copy of models and data"))
+            if self.cluster.kms_deletion_window_days != 30:
+                problems.append(("cluster.kms_deletion_window_days", f"{self.cluster.kms_deletion_window_days} "
+                                 "days; a prod-tier environment keeps the maximum, 30"))
+        if protection.unprotected_prod_override and (self.tier is not Tier.PROD or protection.prevent_destroy):
+            problems.append(("protection.unprotected_prod_override",
+                             "only for a prod-tier environment with prevent_destroy: false; remove it"))
+        if self.high_availability and not self.data.database.multi_az:
+            problems.append(("data.database.multi_az", "high_availability needs a multi-AZ database, got false"))
+        return problems
+
+    def warnings(self) -> list[str]:
+        """What every synth of this environment must say out loud."""
+        override = self.protection.unprotected_prod_override
+        if override:
+            return [f"{self.name}: stateful resources are NOT protected from destroy "
+                    f"(protection.unprotected_prod_override: {override})"]
+        return []
 
     def gpu_pools(self) -> dict[str, NodePool]:
         return {name: pool for name, pool in self.node_pools.items() if pool.is_gpu}

@@ -111,6 +111,24 @@ CASES = {
     "unsupported kubernetes version": (
         lambda d: d["cluster"].update(kubernetes_version="1.20"),
         "cluster.kubernetes_version", ["'1.20' is not supported", "allowed: 1.32"]),
+    "prod without prevent_destroy and without the named override": (
+        lambda d: d["protection"].update(prevent_destroy=False),
+        "protection.prevent_destroy", ["not allowed in a prod-tier environment", "unprotected_prod_override"]),
+    "prod buckets that terraform may empty": (
+        lambda d: d["protection"].update(force_destroy_buckets=True),
+        "protection.force_destroy_buckets", ["never allowed in a prod-tier environment"]),
+    "prod kms deletion window below the maximum": (
+        lambda d: d["cluster"].update(kms_deletion_window_days=7),
+        "cluster.kms_deletion_window_days", ["7 days", "keeps the maximum, 30"]),
+    "an override where nothing is unprotected": (
+        lambda d: d["protection"].update(unprotected_prod_override="INC-1 restore drill"),
+        "protection.unprotected_prod_override", ["only for a prod-tier environment with prevent_destroy: false"]),
+    "high availability with a single-az database": (
+        lambda d: d["data"]["database"].update(multi_az=False),
+        "data.database.multi_az", ["high_availability needs a multi-AZ database"]),
+    "unknown tier": (
+        lambda d: d.update(tier="production"),
+        "tier", ["'dev', 'staging' or 'prod'", "got 'production'"]),
     "no cpu pool that keeps a node": (
         lambda d: pool(d, "cpu").update(min_size=0, desired_size=0),
         "node_pools", ["no CPU pool with min_size >= 1"]),
@@ -167,3 +185,16 @@ def test_platform_envs_names_a_missing_environment_clearly(tmp_path):
     with pytest.raises(EnvironmentFileError) as refused:
         load_environments(tmp_path, names=["qa"])
     assert refused.value.problems == ["PLATFORM_ENVS: no environment file for qa; available: prod"]
+
+
+def test_the_named_override_turns_prod_protection_off_and_is_said_out_loud(tmp_path):
+    data = copy.deepcopy(PROD)
+    data["protection"] = {"prevent_destroy": False,
+                          "unprotected_prod_override": "jane@example.com: INC-4711 account move, until 2026-12-01"}
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(data))
+    environment = load_environment(path)
+    assert environment.protection.prevent_destroy is False
+    assert environment.warnings() == [
+        "prod: stateful resources are NOT protected from destroy (protection.unprotected_prod_override: "
+        "jane@example.com: INC-4711 account move, until 2026-12-01)"]

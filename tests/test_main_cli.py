@@ -71,3 +71,19 @@ def test_a_successful_build_replaces_the_previous_output_whole(tmp_path):
     replace_directory_atomically(outdir, lambda scratch: (scratch / "manifest.json").write_text("{}"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out"]
     assert [p.name for p in outdir.iterdir()] == ["manifest.json"]
+
+
+def test_a_prod_protection_override_synthesizes_with_a_warning_line(tmp_path):
+    env_dir = tmp_path / "environments"
+    env_dir.mkdir()
+    data = yaml.safe_load((DEFAULT_ENV_DIR / "prod.yaml").read_text())
+    data["protection"] = {"prevent_destroy": False, "unprotected_prod_override": "INC-4711 account move"}
+    (env_dir / "prod.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    outdir = tmp_path / "cdktf.out"
+
+    result = run_main(env_dir, outdir)
+
+    assert result.returncode == 0, result.stderr
+    assert ("WARNING: prod: stateful resources are NOT protected from destroy "
+            "(protection.unprotected_prod_override: INC-4711 account move)") in result.stderr.splitlines()
+    assert sorted(p.name for p in (outdir / "stacks").iterdir()) == ["prod-cluster", "prod-data", "prod-network"]

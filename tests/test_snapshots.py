@@ -4,7 +4,7 @@
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-STACKS = [f"{env}-{layer}" for env in ("dev", "staging", "prod") for layer in ("network", "cluster")]
+STACKS = [f"{env}-{layer}" for env in ("dev", "staging", "prod") for layer in ("network", "cluster", "data")]
 
 
 @pytest.fixture

@@ -1,0 +1,77 @@
+"""The data layer's catalogues: bucket purposes, the platform's secrets and the workload identities.
+
+Pure data (``data/secrets.yaml``, ``data/workload_identities.yaml``) validated into frozen models; the constructs
+and later layers (namespaces, service accounts, External Secrets) read the same definitions.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, TypeAdapter, model_validator
+
+DATA_DIR = Path(__file__).with_name("data")
+
+#: The platform's buckets, by purpose.
+BUCKET_PURPOSES = ("raw-data", "artifacts", "logs", "model-registry")
+#: Log groups the data layer creates for workloads, by short name.
+WORKLOAD_LOG_GROUPS = ("containers",)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BucketAccess(StrEnum):
+    READ_ONLY = "read-only"
+    READ_WRITE = "read-write"
+
+
+class PlatformSecret(_Frozen):
+    description: str
+    synced_to: list[str]
+
+
+class WorkloadIdentity(_Frozen):
+    namespace: str
+    service_account: str
+    buckets: dict[str, BucketAccess] = {}
+    secrets: list[str] = []
+    all_platform_secrets: bool = False
+    log_groups: list[str] = []
+
+    @model_validator(mode="after")
+    def _names_exist(self) -> WorkloadIdentity:
+        unknown = sorted(set(self.buckets) - set(BUCKET_PURPOSES))
+        unknown += sorted(set(self.secrets) - set(platform_secrets()))
+        unknown += sorted(set(self.log_groups) - set(WORKLOAD_LOG_GROUPS))
+        if unknown:
+            raise ValueError(f"unknown bucket, secret or log group {', '.join(unknown)}")
+        return self
+
+
+def _load(name: str):
+    with (DATA_DIR / name).open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+@cache
+def platform_secrets() -> dict[str, PlatformSecret]:
+    return TypeAdapter(dict[str, PlatformSecret]).validate_python(_load("secrets.yaml"))
+
+
+@cache
+def workload_identities() -> dict[str, WorkloadIdentity]:
+    return TypeAdapter(dict[str, WorkloadIdentity]).validate_python(_load("workload_identities.yaml"))
+
+
+def secret_name(environment_name: str, key: str) -> str:
+    return f"mlops-{environment_name}/{key}"
+
+
+def bucket_name(environment_name: str, purpose: str, account_id: str, region: str) -> str:
+    """Globally unique by construction: environment, purpose, account and region."""
+    return f"mlops-{environment_name}-{purpose}-{account_id}-{region}"
