@@ -40,8 +40,9 @@ test: deps ## Run every test
 lint: deps ## Lint the Python code
 	$(VENV_PYTHON) -m ruff check .
 
-bench: deps ## Measure synth time and memory, lazy provider loading vs eager imports
-	$(VENV_PYTHON) bench/bench_synth.py
+RUNS ?= 3
+bench: deps ## Measure synth time and memory, lazy provider loading vs eager imports (RUNS=3)
+	$(VENV_PYTHON) bench/bench_synth.py --runs $(RUNS)
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
@@ -54,3 +55,37 @@ clean: ## Remove build output (keeps the tool environments)
 	rm -rf cdktf.out .cdktf.out.* reports .pytest_cache
 
 # --- policy gate (checkov) -------------------------------------------------------------------------------------
+# Owned by the policy gate (tools/gate, policies/). checkov lives in its own pinned environment, never in the
+# Pipfile (pipenv cannot lock it together with cdktf in reasonable time): tools/checkov-requirements.txt is a
+# full pip freeze, installed with --no-deps so nothing unpinned slips in (about 26 s on a fresh machine).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-from-requirements
+# What a synth reads: cdktf.out is rebuilt by `make gate` when any of these is newer than its manifest.
+SYNTH_INPUTS := main.py cdktf.json Pipfile.lock $(shell find modules platform_config environments helm-values \
+	-type f \( -name '*.py' -o -name '*.yaml' -o -name '*.yml' -o -name '*.json' -o -name '*.tpl' \) 2>/dev/null)
+
+.PHONY: checkov-env gate
+
+$(CHECKOV_STAMP): tools/checkov-requirements.txt
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r tools/checkov-requirements.txt
+	$(CHECKOV_VENV)/bin/pip check
+	touch $@
+
+checkov-env: $(CHECKOV_STAMP) ## Create the pinned checkov environment .venv-checkov (first run only)
+
+cdktf.out/manifest.json: $(SYNTH_INPUTS)
+	$(MAKE) synth
+
+# `make gate` gates cdktf.out, synthesizing it first unless it is fresh; `make gate OUT=<folder>` gates another
+# synthesized folder as it is. Reports: reports/gate-summary.json, reports/gate.sarif.
+ifeq ($(OUT),cdktf.out)
+gate: checkov-env cdktf.out/manifest.json ## Run the checkov policy gate on cdktf.out (OUT=<folder> for another)
+else
+gate: checkov-env
+endif
+	$(CHECKOV_VENV)/bin/python -m tools.gate --out '$(OUT)'
+
+# The gate's tests run checkov from .venv-checkov.
+test: checkov-env

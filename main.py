@@ -60,7 +60,11 @@ def main() -> int:
 
     from modules.provider_loader import install_provider_loader
 
-    install_provider_loader()
+    try:
+        install_provider_loader()
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
     from modules.app import synthesize_platform
 
     target = Path(os.environ.get("CDKTF_OUTDIR") or "cdktf.out")

@@ -239,6 +239,46 @@ class NodePool(_Frozen):
         return self.gpu is not None
 
 
+_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+#: The application namespaces every environment has.
+APPLICATION_NAMESPACES = ("inference", "training", "agentic", "mlops")
+
+
+class NamespaceQuota(_Frozen):
+    """What one application namespace may request in total (a ResourceQuota)."""
+
+    cpu: Annotated[str, Field(pattern=_QUANTITY)]
+    memory: Annotated[str, Field(pattern=_QUANTITY)]
+    #: Time-sliced GPU units (``nvidia.com/gpu``), default none.
+    gpus: Annotated[int, Field(ge=0)] = 0
+    #: MIG slices by profile (``nvidia.com/mig-<profile>``), default none.
+    mig_slices: dict[str, Annotated[int, Field(ge=0)]] = {}
+
+
+class GitOps(_Frozen):
+    """Where ArgoCD's root application (app of apps) reads the environment's applications."""
+
+    repository_url: Annotated[str, Field(pattern=r"^(https://|git@)[\w.@:/~-]+?(\.git)?$")]
+    revision: str = "main"
+    path: Annotated[str, Field(pattern=r"^[\w./-]+$")]
+
+
+class Platform(_Frozen):
+    """The in-cluster layer."""
+
+    gitops: GitOps
+    #: One quota per application namespace: inference, training, agentic, mlops.
+    namespace_quotas: dict[str, NamespaceQuota]
+
+    @field_validator("namespace_quotas")
+    @classmethod
+    def _every_application_namespace(cls, quotas: dict[str, NamespaceQuota]) -> dict[str, NamespaceQuota]:
+        if set(quotas) != set(APPLICATION_NAMESPACES):
+            raise ValueError(f"got {', '.join(sorted(quotas)) or 'none'}; give exactly one quota for each of "
+                             f"{', '.join(APPLICATION_NAMESPACES)}")
+        return quotas
+
+
 class Tier(StrEnum):
     DEV = "dev"
     STAGING = "staging"
@@ -325,6 +365,7 @@ class Environment(_Frozen):
     network: Network
     cluster: Cluster
     data: Data = Data()
+    platform: Platform
     node_pools: Annotated[dict[str, NodePool], Field(min_length=1)]
     state_backend: StateBackend
     protection: Protection = Protection()
@@ -342,7 +383,7 @@ class Environment(_Frozen):
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Environment:
         problems = [*self._zone_problems(), *self._cidr_problems(), *self._pool_problems(),
-                    *self._protection_problems()]
+                    *self._protection_problems(), *self._quota_problems()]
         if problems:
             raise ConfigProblems(problems)
         return self
@@ -419,6 +460,18 @@ class Environment(_Frozen):
                              "only for a prod-tier environment with prevent_destroy: false; remove it"))
         if self.high_availability and not self.data.database.multi_az:
             problems.append(("data.database.multi_az", "high_availability needs a multi-AZ database, got false"))
+        return problems
+
+    def _quota_problems(self) -> list[tuple[str, str]]:
+        offered = {profile for pool in self.gpu_pools().values() if pool.gpu.sharing.layout
+                   for profile in pool.gpu.sharing.layout}
+        problems = []
+        for namespace, quota in self.platform.namespace_quotas.items():
+            missing = sorted(set(quota.mig_slices) - offered)
+            if missing:
+                problems.append((f"platform.namespace_quotas.{namespace}.mig_slices",
+                                 f"{', '.join(missing)} offered by no MIG pool; offered: "
+                                 f"{', '.join(sorted(offered)) or 'none'}"))
         return problems
 
     def warnings(self) -> list[str]:

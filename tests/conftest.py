@@ -14,6 +14,11 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+from modules.provider_loader import install_provider_loader  # noqa: E402
+
+# Before any cdktf_cdktf_provider_* import, including imports made while pytest collects test modules.
+install_provider_loader()
+
 from platform_config.loader import DEFAULT_ENV_DIR, load_environments
 from platform_config.models import Environment
 
@@ -28,9 +33,6 @@ def environments() -> dict[str, Environment]:
 @pytest.fixture(scope="session")
 def synth_outdir(tmp_path_factory: pytest.TempPathFactory, environments: dict[str, Environment]) -> Path:
     """Every environment synthesized once, into a session temp folder (manifest.json and stacks/)."""
-    from modules.provider_loader import install_provider_loader
-
-    install_provider_loader()
     from modules.app import synthesize_platform
 
     outdir = tmp_path_factory.mktemp("synth") / "cdktf.out"
