@@ -61,6 +61,23 @@ def _log_statements(log_group_arns: list[str]) -> list[dict]:
              "Resource": [arn for group in log_group_arns for arn in (group, f"{group}:*")]}]
 
 
+class PodIdentityRole(Construct):
+    """An IAM role for one service account, assumed through EKS Pod Identity.
+
+    Inputs (keyword-only): cluster_name, name (role name suffix), namespace, service_account, statements (the
+    role's policy; none means a role with no permissions). Exposes ``role`` (``ServiceRole``) and ``arn``.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, cluster_name: str, name: str, namespace: str,
+                 service_account: str, statements: list[dict]) -> None:
+        super().__init__(scope, id)
+        self.role = ServiceRole(self, "role", name=f"{cluster_name}-{name}", service=POD_IDENTITY_SERVICE,
+                                inline_policy=statements)
+        self.arn = self.role.arn
+        EksPodIdentityAssociation(self, "association", cluster_name=cluster_name, namespace=namespace,
+                                  service_account=service_account, role_arn=self.role.arn)
+
+
 class WorkloadIdentities(Construct):
     """One Pod Identity role and association per workload of the catalogue.
 
@@ -74,14 +91,14 @@ class WorkloadIdentities(Construct):
       log_group_arns: log group short name -> ARN.
       data_key_arn: the key that encrypts buckets and secrets.
       region: the environment's region (for ``kms:ViaService``).
-    Exposes ``roles`` by workload name.
+    Exposes ``roles`` (``PodIdentityRole``) by workload name.
     """
 
     def __init__(self, scope: Construct, id: str, *, cluster_name: str, identities: Mapping[str, WorkloadIdentity],
                  bucket_arns: Mapping[str, str], secret_arns: Mapping[str, str], log_group_arns: Mapping[str, str],
                  data_key_arn: str, region: str, extra_platform_secret_arns: tuple[str, ...] = ()) -> None:
         super().__init__(scope, id)
-        self.roles: dict[str, ServiceRole] = {}
+        self.roles: dict[str, PodIdentityRole] = {}
         for name, identity in identities.items():
             secrets = ([*secret_arns.values(), *extra_platform_secret_arns] if identity.all_platform_secrets
                        else [secret_arns[key] for key in identity.secrets])
@@ -90,9 +107,6 @@ class WorkloadIdentities(Construct):
                 *_secret_statements(secrets, data_key_arn, region),
                 *_log_statements([log_group_arns[group] for group in identity.log_groups]),
             ]
-            role = ServiceRole(self, name, name=f"{cluster_name}-{name}", service=POD_IDENTITY_SERVICE,
-                               inline_policy=statements)
-            EksPodIdentityAssociation(self, f"{name}-association", cluster_name=cluster_name,
-                                      namespace=identity.namespace, service_account=identity.service_account,
-                                      role_arn=role.arn)
-            self.roles[name] = role
+            self.roles[name] = PodIdentityRole(
+                self, name, cluster_name=cluster_name, name=name, namespace=identity.namespace,
+                service_account=identity.service_account, statements=statements)

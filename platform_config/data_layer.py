@@ -30,9 +30,25 @@ class BucketAccess(StrEnum):
     READ_WRITE = "read-write"
 
 
+class KubernetesSecretTarget(_Frozen):
+    """Where a secret's value lands in the cluster: a key of a Kubernetes Secret, or all fields of a JSON value."""
+
+    name: str
+    key: str | None = None
+    from_json: bool = False
+    labels: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _key_or_json(self) -> KubernetesSecretTarget:
+        if (self.key is None) == (not self.from_json):
+            raise ValueError(f"Kubernetes Secret {self.name}: give either 'key' or 'from_json: true'")
+        return self
+
+
 class PlatformSecret(_Frozen):
     description: str
     synced_to: list[str]
+    kubernetes_secret: KubernetesSecretTarget
 
 
 class WorkloadIdentity(_Frozen):
@@ -75,3 +91,22 @@ def secret_name(environment_name: str, key: str) -> str:
 def bucket_name(environment_name: str, purpose: str, account_id: str, region: str) -> str:
     """Globally unique by construction: environment, purpose, account and region."""
     return f"mlops-{environment_name}-{purpose}-{account_id}-{region}"
+
+
+class ControllerIdentity(_Frozen):
+    namespace: str
+    service_account: str
+    policy: str
+
+
+@cache
+def controller_identities() -> dict[str, ControllerIdentity]:
+    return TypeAdapter(dict[str, ControllerIdentity]).validate_python(_load("controller_identities.yaml"))
+
+
+def controller_policy(name: str, *, cluster_name: str, region: str, account_id: str) -> list[dict]:
+    """The statements of ``data/iam/<name>.yaml`` for one cluster."""
+    text = (DATA_DIR / "iam" / f"{name}.yaml").read_text(encoding="utf-8")
+    for placeholder, value in (("<cluster_name>", cluster_name), ("<region>", region), ("<account_id>", account_id)):
+        text = text.replace(placeholder, value)
+    return yaml.safe_load(text)

@@ -7,6 +7,10 @@ and the operator's configuration are generated from it, so they cannot drift apa
 
 from __future__ import annotations
 
+from functools import partial
+
+import yaml
+
 from platform_config.models import Environment, NodePool, SharingMode
 
 #: Our own label: which pool a node belongs to. Workloads select pools by it (the NVIDIA product label gets a
@@ -102,3 +106,28 @@ def mig_parted_config(environment: Environment) -> dict:
                 "mig-devices": dict(sorted(pool.gpu.sharing.layout.items())),
             }]
     return {"version": "v1", "mig-configs": configs}
+
+
+#: Names of the ConfigMaps the GPU operator chart creates from the generated configuration.
+DEVICE_PLUGIN_CONFIGMAP = "device-plugin-sharing"
+MIG_CONFIGMAP = "mig-parted-layouts"
+
+
+def gpu_operator_values(environment: Environment, *, prometheus_release: str) -> dict:
+    """The GPU operator values computed from the pools: the time-slicing ConfigMap (one key per time-slicing pool,
+    the key its nodes' label names), the MIG layouts (one named config per MIG pool), and the label that lets
+    kube-prometheus-stack pick up the DCGM exporter's ServiceMonitor."""
+    dump = partial(yaml.safe_dump, sort_keys=True, default_flow_style=False)
+    return {
+        "devicePlugin": {"config": {
+            "create": True, "name": DEVICE_PLUGIN_CONFIGMAP,
+            # Nodes without the label (CPU and MIG nodes) keep the plugin's built-in behaviour.
+            "default": "",
+            "data": {key: dump(entry) for key, entry in device_plugin_config(environment).items()},
+        }},
+        "migManager": {"config": {
+            "create": True, "name": MIG_CONFIGMAP, "default": "all-disabled",
+            "data": {"config.yaml": dump(mig_parted_config(environment))},
+        }},
+        "dcgmExporter": {"serviceMonitor": {"additionalLabels": {"release": prometheus_release}}},
+    }

@@ -38,7 +38,7 @@ def test_no_policy_grants_s3_secretsmanager_kms_or_logs_actions_on_a_wildcard_re
 
 def role_policy(stack, workload):
     for body in resources(stack, "aws_iam_role_policy").values():
-        if body["//"]["metadata"]["path"].endswith(f"/workload-identities/{workload}/policy"):
+        if body["//"]["metadata"]["path"].endswith(f"/workload-identities/{workload}/role/policy"):
             return json.loads(body["policy"])
     raise AssertionError(f"no policy for {workload}")
 

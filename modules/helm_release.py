@@ -1,0 +1,49 @@
+"""A Helm release of the platform: chart pinned in the catalogue, values layered from files and infrastructure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cdktf import ITerraformDependable
+from cdktf_cdktf_provider_helm.release import Release, ReleaseSetSensitive
+from constructs import Construct
+
+from platform_config.helm_values import ChartPin, chart_catalogue, release_values, values_yaml
+
+#: Seconds Helm waits for a release's resources to become ready.
+DEFAULT_TIMEOUT = 600
+
+
+class PlatformRelease(Construct):
+    """One Helm release.
+
+    Inputs (keyword-only):
+      release: the release name, a key of ``platform_config/data/charts.yaml`` (repository, chart, exact version,
+        namespace).
+      environment_name: selects ``helm-values/<release>/values-<env>.yaml``.
+      computed_values: values from the infrastructure, merged last (default none).
+      sensitive_values: dotted value path -> value for secrets (e.g. a private key) that must not appear in the
+        plain values text (default none).
+      depends_on: what must exist first, e.g. the namespace or a CRD release (default nothing).
+      timeout: seconds to wait for readiness (default 600).
+    The values are written as plain YAML, so reviewers read them in the plan and tests parse them back.
+    Failed installs and upgrades roll back (atomic). Exposes ``release``, ``values`` (the merged dict) and ``pin``.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, release: str, environment_name: str,
+                 computed_values: Mapping[str, Any] | None = None, sensitive_values: Mapping[str, str] | None = None,
+                 depends_on: Sequence[ITerraformDependable] = (), timeout: int = DEFAULT_TIMEOUT) -> None:
+        super().__init__(scope, id)
+        catalogue = chart_catalogue()
+        if release not in catalogue:
+            raise ValueError(f"release {release!r} is not in the chart catalogue; known: {', '.join(catalogue)}")
+        self.pin: ChartPin = catalogue[release]
+        self.values = release_values(release, environment_name, computed_values)
+        self.release = Release(
+            self, "release", name=release, repository=self.pin.repository, chart=self.pin.chart,
+            version=self.pin.version, namespace=self.pin.namespace, create_namespace=False,
+            values=[values_yaml(self.values)],
+            set_sensitive=[ReleaseSetSensitive(name=k, value=v) for k, v in (sensitive_values or {}).items()] or None,
+            atomic=True, cleanup_on_fail=True, wait=True, timeout=timeout, max_history=10,
+            depends_on=list(depends_on) or None)

@@ -1,0 +1,156 @@
+"""The Kubernetes objects the platform authors, as plain manifests (``apiVersion``/``kind``/``metadata``/``spec``).
+
+Manifests are the one representation: tests validate them against the Kubernetes schemas of the cluster's
+version, and ``modules/kubernetes_objects.py`` emits them as kubernetes-provider resources. Infrastructure
+values (a KMS key ARN, the EFS id) may be Terraform references inside the strings.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from platform_config.models import Environment, NamespaceQuota
+from platform_config.gpu_sharing import GPU_RESOURCE, mig_resource
+
+DATA_DIR = Path(__file__).with_name("data")
+POD_SECURITY_LABELS = ("enforce", "audit", "warn")
+MESH_DEFAULT_POLICY = "all-authenticated"
+#: Per container, when a pod does not say: requests keep the scheduler honest, limits keep one pod from starving
+#: a node. GPU workloads always say what they need.
+CONTAINER_DEFAULTS = {"defaultRequest": {"cpu": "100m", "memory": "256Mi"}, "default": {"cpu": "1", "memory": "1Gi"}}
+
+Manifest = dict[str, Any]
+
+
+@cache
+def _data(name: str) -> dict[str, Any]:
+    with (DATA_DIR / name).open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def application_namespaces() -> dict[str, dict[str, str]]:
+    return _data("namespaces.yaml")["application"]
+
+
+def system_namespaces() -> dict[str, dict[str, str]]:
+    return _data("namespaces.yaml")["system"]
+
+
+def _namespace(name: str, pod_security: str, meshed: bool) -> Manifest:
+    labels = {f"pod-security.kubernetes.io/{mode}": pod_security for mode in POD_SECURITY_LABELS}
+    if pod_security == "baseline":
+        labels["pod-security.kubernetes.io/warn"] = "restricted"
+        labels["pod-security.kubernetes.io/audit"] = "restricted"
+    annotations = {"linkerd.io/inject": "enabled" if meshed else "disabled"}
+    if meshed:
+        annotations["config.linkerd.io/default-inbound-policy"] = MESH_DEFAULT_POLICY
+    else:
+        # The mesh's admission webhooks skip these namespaces entirely.
+        labels["config.linkerd.io/admission-webhooks"] = "disabled"
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels, "annotations": annotations}}
+
+
+def namespaces() -> list[Manifest]:
+    """Every namespace the platform creates: the application ones meshed, the system ones not."""
+    return ([_namespace(n, s["pod_security"], meshed=True) for n, s in application_namespaces().items()]
+            + [_namespace(n, s["pod_security"], meshed=False) for n, s in system_namespaces().items()])
+
+
+def resource_quota(namespace: str, quota: NamespaceQuota) -> Manifest:
+    hard = {"requests.cpu": quota.cpu, "requests.memory": quota.memory,
+            f"requests.{GPU_RESOURCE}": str(quota.gpus)}
+    hard |= {f"requests.{mig_resource(profile)}": str(count) for profile, count in sorted(quota.mig_slices.items())}
+    return {"apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": {"name": "compute", "namespace": namespace}, "spec": {"hard": hard}}
+
+
+def limit_range(namespace: str) -> Manifest:
+    return {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "container-defaults", "namespace": namespace},
+            "spec": {"limits": [{"type": "Container", **CONTAINER_DEFAULTS}]}}
+
+
+def _ports(ports: list[str] | None) -> list[dict[str, Any]] | None:
+    if not ports:
+        return None
+    parsed = []
+    for port in ports:
+        number, protocol = port.split("/")
+        parsed.append({"port": int(number), "protocol": protocol})
+    return parsed
+
+
+def _peer(rule: dict[str, Any], namespace: str, vpc_cidr: str) -> dict[str, Any]:
+    if rule.get("same_namespace"):
+        return {"podSelector": {}}
+    if "namespace" in rule:
+        peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": rule["namespace"]}}}
+        if "pod_labels" in rule:
+            peer["podSelector"] = {"matchLabels": rule["pod_labels"]}
+        return peer
+    cidr = vpc_cidr if rule["cidr"] == "VPC" else rule["cidr"]
+    block: dict[str, Any] = {"cidr": cidr}
+    if rule.get("except"):
+        block["except"] = list(rule["except"])
+    return {"ipBlock": block}
+
+
+def _policy(name: str, namespace: str, rules: dict[str, Any], vpc_cidr: str) -> Manifest:
+    spec: dict[str, Any] = {"podSelector": {}, "policyTypes": []}
+    for direction, peer_key in (("ingress", "from"), ("egress", "to")):
+        if direction not in rules:
+            continue
+        spec["policyTypes"].append(direction.capitalize())
+        entries = []
+        for rule in rules[direction]:
+            entry: dict[str, Any] = {peer_key: [_peer(rule, namespace, vpc_cidr)]}
+            ports = _ports(rule.get("ports"))
+            if ports:
+                entry["ports"] = ports
+            entries.append(entry)
+        spec[direction] = entries
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def network_policies(namespace: str, vpc_cidr: str) -> list[Manifest]:
+    """Default-deny for all traffic in and out, then the platform's allow rules for this namespace."""
+    deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "default-deny", "namespace": namespace},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}
+    rules = _data("network_policies.yaml")
+    allowed = {**rules["common"], **rules["per_namespace"].get(namespace, {})}
+    return [deny, *(_policy(name, namespace, body, vpc_cidr) for name, body in allowed.items())]
+
+
+def namespace_guardrails(environment: Environment) -> list[Manifest]:
+    """Per application namespace: its quota, container defaults and network policies."""
+    manifests = []
+    vpc_cidr = str(environment.network.vpc_cidr)
+    for namespace in application_namespaces():
+        manifests.append(resource_quota(namespace, environment.platform.namespace_quotas[namespace]))
+        manifests.append(limit_range(namespace))
+        manifests.extend(network_policies(namespace, vpc_cidr))
+    return manifests
+
+
+def storage_classes(*, volume_key_arn: str, file_system_id: str, retain: bool) -> list[Manifest]:
+    """gp3 EBS encrypted with the cluster's key (the default class) and EFS with a dynamic access point per volume.
+    ``retain`` keeps the volume when its claim is deleted (protected environments)."""
+    reclaim = "Retain" if retain else "Delete"
+    gp3 = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+           "metadata": {"name": "gp3-encrypted",
+                        "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+           "provisioner": "ebs.csi.aws.com", "reclaimPolicy": reclaim, "volumeBindingMode": "WaitForFirstConsumer",
+           "allowVolumeExpansion": True,
+           "parameters": {"type": "gp3", "encrypted": "true", "kmsKeyId": volume_key_arn}}
+    efs = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "efs-dynamic"},
+           "provisioner": "efs.csi.aws.com", "reclaimPolicy": reclaim, "volumeBindingMode": "Immediate",
+           "parameters": {"provisioningMode": "efs-ap", "fileSystemId": file_system_id, "directoryPerms": "0770",
+                          "basePath": "/dynamic", "uid": "1000", "gid": "1000"}}
+    return [gp3, efs]

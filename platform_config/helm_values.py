@@ -1,0 +1,98 @@
+"""Helm chart pins and release values: the catalogue, and values layered the way Helm layers them.
+
+A release's values are ``helm-values/<release>/values.yaml``, then ``values-<env>.yaml``, then the values computed
+from the infrastructure (ARNs, names, the GPU sharing configuration), merged with Helm's rules: maps merge key by
+key, anything else (lists included) replaces, and ``null`` removes a key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VALUES_DIR = REPO_ROOT / "helm-values"
+CHARTS_FILE = Path(__file__).with_name("data") / "charts.yaml"
+
+#: An exact chart version: semver with an optional leading v, no ranges or wildcards.
+EXACT_VERSION = r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$"
+
+
+class ChartPin(BaseModel):
+    """Where a release's chart comes from, pinned exactly."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    repository: Annotated[str, Field(pattern=r"^(https|oci)://\S+$")]
+    chart: str
+    version: Annotated[str, Field(pattern=EXACT_VERSION)]
+    namespace: str
+    purpose: str
+
+
+@cache
+def chart_catalogue(path: Path = CHARTS_FILE) -> dict[str, ChartPin]:
+    with path.open(encoding="utf-8") as handle:
+        return TypeAdapter(dict[str, ChartPin]).validate_python(yaml.safe_load(handle))
+
+
+def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing: maps merge recursively, other values replace, ``None`` deletes the key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_values(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of values, got {type(data).__name__}")
+    return data
+
+
+def release_values(release: str, environment_name: str, computed: Mapping[str, Any] | None = None,
+                   values_dir: Path = VALUES_DIR) -> dict[str, Any]:
+    """The merged values of ``release`` in ``environment_name``: defaults, environment overlay, computed."""
+    folder = values_dir / release
+    layered = merge_values(_read(folder / "values.yaml"), _read(folder / f"values-{environment_name}.yaml"))
+    return merge_values(layered, computed or {})
+
+
+def values_yaml(values: Mapping[str, Any]) -> str:
+    """Values as the plain YAML text a reviewer reads in the plan (stable key order, no anchors)."""
+
+    return yaml.dump(dict(values), Dumper=_ValuesDumper, sort_keys=True, default_flow_style=False, width=120)
+
+
+class _ValuesDumper(yaml.SafeDumper):
+    """No anchors, and multi-line strings (embedded configs, dashboards) as readable literal blocks."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text and not any(line != line.rstrip() for line in text.splitlines()) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ValuesDumper.add_representer(str, _represent_str)
+
+
+def is_exact_version(version: str) -> bool:
+    return re.match(EXACT_VERSION, version) is not None

@@ -1,0 +1,101 @@
+"""The Kubernetes objects the platform authors are valid for the cluster's version and say what we mean."""
+
+import kubernetes_validate
+import pytest
+
+from platform_config import cluster_objects, external_secrets
+from platform_config.data_layer import platform_secrets
+
+
+def authored_manifests(env):
+    return [*cluster_objects.namespaces(), *cluster_objects.namespace_guardrails(env),
+            *cluster_objects.storage_classes(volume_key_arn="${aws_kms_key.k.arn}", file_system_id="fs-123",
+                                             retain=True)]
+
+
+@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+def test_every_authored_built_in_object_validates_against_the_clusters_kubernetes_schemas(environments, env_name):
+    env = environments[env_name]
+    for manifest in authored_manifests(env):
+        kubernetes_validate.validate(manifest, env.cluster.kubernetes_version, strict=True)
+
+
+def test_the_validator_catches_a_misspelled_field():
+    broken = cluster_objects.limit_range("training")
+    broken["spec"]["limit"] = broken["spec"].pop("limits")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, "1.33", strict=True)
+
+
+def test_application_namespaces_are_meshed_with_mtls_enforced_and_pod_security_labels():
+    namespaces = {m["metadata"]["name"]: m["metadata"] for m in cluster_objects.namespaces()}
+    for name in ("inference", "training", "agentic", "mlops"):
+        meta = namespaces[name]
+        assert meta["annotations"]["linkerd.io/inject"] == "enabled"
+        assert meta["annotations"]["config.linkerd.io/default-inbound-policy"] == "all-authenticated"
+        assert meta["labels"]["pod-security.kubernetes.io/enforce"] in ("restricted", "baseline")
+    assert namespaces["inference"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for name in ("gpu-operator", "monitoring", "linkerd", "logging"):
+        assert namespaces[name]["annotations"]["linkerd.io/inject"] == "disabled"
+
+
+def test_each_application_namespace_denies_all_traffic_by_default(environments):
+    guardrails = cluster_objects.namespace_guardrails(environments["prod"])
+    for namespace in ("inference", "training", "agentic", "mlops"):
+        deny = next(m for m in guardrails if m["kind"] == "NetworkPolicy"
+                    and m["metadata"] == {"name": "default-deny", "namespace": namespace})
+        assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def test_allow_rules_let_pods_resolve_dns_reach_aws_apis_and_pod_identity_but_not_imds(environments):
+    policies = {(m["metadata"]["namespace"], m["metadata"]["name"]): m["spec"]
+                for m in cluster_objects.namespace_guardrails(environments["prod"]) if m["kind"] == "NetworkPolicy"}
+    dns = policies[("training", "allow-dns")]["egress"][0]
+    assert {"port": 53, "protocol": "UDP"} in dns["ports"]
+    aws = policies[("training", "allow-aws-apis")]["egress"]
+    assert aws[0]["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}]
+    assert aws[0]["ports"] == [{"port": 443, "protocol": "TCP"}]
+    assert aws[1]["to"] == [{"ipBlock": {"cidr": "169.254.170.23/32"}}]
+
+
+def test_inference_accepts_load_balancer_traffic_from_the_vpc_only(environments):
+    env = environments["prod"]
+    [allow] = [m for m in cluster_objects.network_policies("inference", str(env.network.vpc_cidr))
+               if m["metadata"]["name"] == "allow-clients"]
+    assert allow["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "10.30.0.0/16"}}]
+
+
+def test_quotas_cap_gpus_and_mig_slices_per_namespace_from_the_environment_file(environments):
+    quotas = {m["metadata"]["namespace"]: m["spec"]["hard"]
+              for m in cluster_objects.namespace_guardrails(environments["prod"]) if m["kind"] == "ResourceQuota"}
+    assert quotas["inference"]["requests.nvidia.com/mig-3g.40gb"] == "48"
+    assert quotas["training"]["requests.nvidia.com/gpu"] == "256"
+    assert quotas["mlops"]["requests.nvidia.com/gpu"] == "0"
+
+
+def test_the_default_storage_class_is_gp3_encrypted_with_the_given_key():
+    gp3, efs = cluster_objects.storage_classes(volume_key_arn="arn:key", file_system_id="fs-1", retain=False)
+    assert gp3["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+    assert gp3["parameters"] == {"type": "gp3", "encrypted": "true", "kmsKeyId": "arn:key"}
+    assert (gp3["reclaimPolicy"], efs["reclaimPolicy"]) == ("Delete", "Delete")
+    assert efs["parameters"]["provisioningMode"] == "efs-ap"
+
+
+def test_every_catalogue_secret_is_synced_to_each_of_its_namespaces():
+    synced = {(m["metadata"]["namespace"], m["metadata"]["name"]): m["spec"]
+              for m in external_secrets.external_secrets("prod")}
+    for key, entry in platform_secrets().items():
+        for namespace in entry.synced_to:
+            spec = synced[(namespace, entry.kubernetes_secret.name)]
+            remote_keys = [d["remoteRef"]["key"] for d in spec.get("data", [])] + \
+                [d["extract"]["key"] for d in spec.get("dataFrom", [])]
+            assert f"mlops-prod/{key}" in remote_keys
+    assert synced[("monitoring", "alertmanager-keys")]["data"] == [
+        {"secretKey": "slack-webhook-url", "remoteRef": {"key": "mlops-prod/alertmanager-slack-webhook"}},
+        {"secretKey": "pagerduty-routing-key", "remoteRef": {"key": "mlops-prod/alertmanager-pagerduty-routing-key"}}]
+
+
+def test_the_secret_store_is_limited_to_the_namespaces_that_receive_secrets():
+    store = external_secrets.cluster_secret_store("us-east-1", external_secrets.secret_namespaces())
+    assert store["spec"]["conditions"] == [{"namespaces": ["agentic", "argocd", "inference", "mlops", "monitoring",
+                                                          "training"]}]
