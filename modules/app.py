@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cdktf import App
 
+from modules.platform_stack import PlatformStack
 from modules.stacks import ClusterStack, DataStack, NetworkStack
 from platform_config.models import Environment
 
@@ -18,7 +19,8 @@ def build_platform(app: App, environments: Sequence[Environment]) -> dict[str, l
         network = NetworkStack(app, environment=environment)
         cluster = ClusterStack(app, environment=environment, network=network.network)
         data = DataStack(app, environment=environment, network=network.network, cluster=cluster.cluster)
-        stacks[environment.name] = [network, cluster, data]
+        platform = PlatformStack(app, environment=environment, network=network, cluster=cluster, data=data)
+        stacks[environment.name] = [network, cluster, data, platform]
     return stacks
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from platform_config.models import Environment, NamespaceQuota
 from platform_config.gpu_sharing import GPU_RESOURCE, mig_resource
+from platform_config.models import Environment, NamespaceQuota
 
 DATA_DIR = Path(__file__).with_name("data")
 POD_SECURITY_LABELS = ("enforce", "audit", "warn")
@@ -24,6 +24,7 @@ MESH_DEFAULT_POLICY = "all-authenticated"
 CONTAINER_DEFAULTS = {"defaultRequest": {"cpu": "100m", "memory": "256Mi"}, "default": {"cpu": "1", "memory": "1Gi"}}
 
 Manifest = dict[str, Any]
+DEFAULT_STORAGE_CLASS = "gp3-encrypted"
 
 
 @cache
@@ -70,7 +71,8 @@ def resource_quota(namespace: str, quota: NamespaceQuota) -> Manifest:
 
 
 def limit_range(namespace: str) -> Manifest:
-    return {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "container-defaults", "namespace": namespace},
+    return {"apiVersion": "v1", "kind": "LimitRange",
+            "metadata": {"name": "container-defaults", "namespace": namespace},
             "spec": {"limits": [{"type": "Container", **CONTAINER_DEFAULTS}]}}
 
 
@@ -144,7 +146,7 @@ def storage_classes(*, volume_key_arn: str, file_system_id: str, retain: bool) -
     ``retain`` keeps the volume when its claim is deleted (protected environments)."""
     reclaim = "Retain" if retain else "Delete"
     gp3 = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-           "metadata": {"name": "gp3-encrypted",
+           "metadata": {"name": DEFAULT_STORAGE_CLASS,
                         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
            "provisioner": "ebs.csi.aws.com", "reclaimPolicy": reclaim, "volumeBindingMode": "WaitForFirstConsumer",
            "allowVolumeExpansion": True,

@@ -19,6 +19,9 @@ POOL_LABEL = "mlops-platform/pool"
 GPU_MODEL_LABEL = "mlops-platform/gpu-model"
 GPU_SHARING_LABEL = "mlops-platform/gpu-sharing"
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+#: The Cluster Autoscaler on AWS treats nodes with this label as GPU nodes; MIG nodes (mixed strategy) have no
+#: allocatable nvidia.com/gpu, so without it the autoscaler would not see them as GPU nodes.
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 
@@ -52,6 +55,7 @@ def node_labels(pool_name: str, pool: NodePool) -> dict[str, str]:
         GPU_PRESENT_LABEL: "true",
         GPU_MODEL_LABEL: pool.gpu.model,
         GPU_SHARING_LABEL: pool.gpu.sharing.mode.value,
+        ACCELERATOR_LABEL: f"nvidia-{pool.gpu.model.lower()}",
         sharing_label: sharing_config_name(pool_name),
     }
     return labels
@@ -95,9 +99,15 @@ def device_plugin_config(environment: Environment) -> dict[str, dict]:
     return entries
 
 
+#: The MIG config the operator applies to GPU nodes without a MIG label (the time-slicing pools); it must exist
+#: in a custom configuration.
+MIG_DISABLED_CONFIG = "all-disabled"
+
+
 def mig_parted_config(environment: Environment) -> dict:
-    """The MIG manager configuration: one named config per MIG pool, applied to all its GPUs."""
-    configs = {}
+    """The MIG manager configuration: one named config per MIG pool, applied to all its GPUs, plus
+    ``all-disabled`` for every other GPU node."""
+    configs: dict[str, list] = {MIG_DISABLED_CONFIG: [{"devices": "all", "mig-enabled": False}]}
     for name, pool in environment.gpu_pools().items():
         if pool.gpu.sharing.mode is SharingMode.MIG:
             configs[sharing_config_name(name)] = [{
@@ -126,7 +136,7 @@ def gpu_operator_values(environment: Environment, *, prometheus_release: str) ->
             "data": {key: dump(entry) for key, entry in device_plugin_config(environment).items()},
         }},
         "migManager": {"config": {
-            "create": True, "name": MIG_CONFIGMAP, "default": "all-disabled",
+            "create": True, "name": MIG_CONFIGMAP, "default": MIG_DISABLED_CONFIG,
             "data": {"config.yaml": dump(mig_parted_config(environment))},
         }},
         "dcgmExporter": {"serviceMonitor": {"additionalLabels": {"release": prometheus_release}}},

@@ -12,15 +12,13 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-
-from modules.provider_loader import install_provider_loader  # noqa: E402
-
-# Before any cdktf_cdktf_provider_* import, including imports made while pytest collects test modules.
-install_provider_loader()
-
+from modules.provider_loader import install_provider_loader
 from platform_config.loader import DEFAULT_ENV_DIR, load_environments
 from platform_config.models import Environment
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# Before any cdktf_cdktf_provider_* import, including imports made while pytest collects test modules.
+install_provider_loader()
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

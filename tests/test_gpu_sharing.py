@@ -9,6 +9,7 @@ def test_time_slicing_pool_labels_name_its_device_plugin_config_entry(environmen
         "mlops-platform/pool": "a100-timeslice",
         "mlops-platform/gpu-model": "A100-80GB",
         "mlops-platform/gpu-sharing": "time-slicing",
+        "k8s.amazonaws.com/accelerator": "nvidia-a100-80gb",
         "nvidia.com/gpu.present": "true",
         "nvidia.com/device-plugin.config": "a100-timeslice",
     }

@@ -4,7 +4,8 @@
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-STACKS = [f"{env}-{layer}" for env in ("dev", "staging", "prod") for layer in ("network", "cluster", "data")]
+LAYERS = ("network", "cluster", "data", "platform")
+STACKS = [f"{env}-{layer}" for env in ("dev", "staging", "prod") for layer in LAYERS]
 
 
 @pytest.fixture

@@ -28,3 +28,38 @@ def one(stack: dict, resource_type: str) -> dict:
 def reference_to(resource_type: str, attribute: str) -> re.Pattern:
     """A pattern matching a Terraform reference to ``<resource_type>.<any name>.<attribute>``."""
     return re.compile(rf"^\$\{{{re.escape(resource_type)}\.[\w-]+\.{re.escape(attribute)}\}}$")
+
+
+# --- kubernetes-provider resources back to Kubernetes manifests, to validate what is actually synthesized ---
+KIND_OF = {"kubernetes_namespace_v1": ("v1", "Namespace"), "kubernetes_resource_quota_v1": ("v1", "ResourceQuota"),
+           "kubernetes_limit_range_v1": ("v1", "LimitRange"),
+           "kubernetes_network_policy_v1": ("networking.k8s.io/v1", "NetworkPolicy"),
+           "kubernetes_storage_class_v1": ("storage.k8s.io/v1", "StorageClass")}
+#: Maps whose keys are data (label names, resource names), not field names.
+_DATA_MAPS = {"labels", "annotations", "match_labels", "hard", "parameters", "default", "default_request", "max",
+              "min"}
+_RENAMES = {"limit": "limits", "storage_provisioner": "provisioner"}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _to_kubernetes(value, field: str = ""):
+    if isinstance(value, dict):
+        if field in _DATA_MAPS:
+            return dict(value)
+        return {_camel(_RENAMES.get(k, k)): _to_kubernetes(v, k) for k, v in value.items() if k != "//"}
+    if isinstance(value, list):
+        return [_to_kubernetes(v, field) for v in value]
+    if field == "port" and isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
+
+
+def manifest_of(resource_type: str, body: dict) -> dict:
+    """The Kubernetes manifest a kubernetes-provider resource describes."""
+    api_version, kind = KIND_OF[resource_type]
+    converted = _to_kubernetes({k: v for k, v in body.items() if k not in ("//", "depends_on")})
+    return {"apiVersion": api_version, "kind": kind, **converted}

@@ -1,0 +1,124 @@
+"""The ``<env>-platform`` layer: what runs inside the cluster.
+
+Its kubernetes and helm providers are configured from the cluster layer's outputs (endpoint and CA through
+cross-stack references, credentials through ``aws eks get-token``), never from resources of this layer: a provider
+configured from a cluster created in the same apply fails on plan. The deploying identity must be one of the
+environment's ``admin_principals``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdktf import Fn
+from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes, HelmProviderKubernetesExec
+from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider, KubernetesProviderExec
+from cdktf_cdktf_provider_tls.provider import TlsProvider
+from constructs import Construct
+
+from modules.helm_release import PlatformRelease
+from modules.kubernetes_objects import KubernetesObjects
+from modules.linkerd import LinkerdIdentity
+from modules.stacks import ClusterStack, DataStack, LayerStack, NetworkStack
+from modules.workload_identity import PodIdentityRole
+from platform_config import cluster_objects, external_secrets
+from platform_config.data_layer import controller_identities, controller_policy, workload_identities
+from platform_config.gpu_sharing import gpu_operator_values
+from platform_config.models import Environment
+
+EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
+PROMETHEUS_RELEASE = "kube-prometheus-stack"
+
+
+class PlatformStack(LayerStack):
+    """The in-cluster platform: namespaces and their guardrails, storage classes, controllers, the GPU operator,
+    the mesh, monitoring, logging, tracing, secrets sync and GitOps. Exposes ``releases`` by name."""
+
+    def __init__(self, scope: Construct, *, environment: Environment, network: NetworkStack,
+                 cluster: ClusterStack, data: DataStack) -> None:
+        super().__init__(scope, environment=environment, layer="platform")
+        env = environment
+        eks = cluster.cluster.eks
+        self._providers(env, endpoint=eks.endpoint, ca_data=eks.certificate_authority.get(0).data)
+
+        self.controller_roles = {
+            name: PodIdentityRole(
+                self, f"identity-{name}", cluster_name=eks.name, name=name, namespace=identity.namespace,
+                service_account=identity.service_account,
+                statements=controller_policy(identity.policy, cluster_name=env.cluster_name, region=env.region,
+                                             account_id=env.account_id))
+            for name, identity in controller_identities().items()
+        }
+
+        namespaces = KubernetesObjects(self, "namespaces", manifests=cluster_objects.namespaces())
+        KubernetesObjects(self, "namespace-guardrails", manifests=cluster_objects.namespace_guardrails(env),
+                          depends_on=namespaces.resources)
+        storage = KubernetesObjects(self, "storage-classes", manifests=cluster_objects.storage_classes(
+            volume_key_arn=cluster.cluster.key.arn, file_system_id=data.file_system.file_system.id,
+            retain=env.protection.prevent_destroy))
+
+        identity = LinkerdIdentity(self, "linkerd-identity")
+        self.releases: dict[str, PlatformRelease] = {}
+        ready = namespaces.resources
+        # CRDs and the CNI plugin first: every later chart may create ServiceMonitors, and meshed pods need the CNI.
+        self._release("prometheus-operator-crds", env, after=ready)
+        self._release("linkerd-crds", env, after=ready)
+        self._release("linkerd2-cni", env, after=ready)
+        crds = [self.releases[name].release for name in ("prometheus-operator-crds", "linkerd-crds")]
+        self._release("metrics-server", env, after=crds)
+        # Secrets sync before anything that mounts a synced Secret (Grafana, Alertmanager).
+        self._release("external-secrets", env, after=crds, computed=self._service_account(
+            workload_identities()["external-secrets"].service_account))
+        self._release("platform-resources", env, after=[self.releases["external-secrets"].release],
+                      computed={"resources": [
+                          external_secrets.cluster_secret_store(env.region, external_secrets.secret_namespaces()),
+                          *external_secrets.external_secrets(env.name)]})
+        storage_class = {"volumeClaimTemplate": {"spec": {"storageClassName": cluster_objects.DEFAULT_STORAGE_CLASS}}}
+        self._release(PROMETHEUS_RELEASE, env, after=[self.releases["platform-resources"].release,
+                                                      *storage.resources],
+                      computed={"prometheus": {"prometheusSpec": {"storageSpec": storage_class}},
+                                "alertmanager": {"alertmanagerSpec": {"storage": storage_class}}})
+        self._release("aws-load-balancer-controller", env, after=crds, computed={
+            "clusterName": env.cluster_name, "region": env.region, "vpcId": network.network.vpc.id,
+            **self._service_account(controller_identities()["aws-load-balancer-controller"].service_account)})
+        self._release("cluster-autoscaler", env, after=crds, computed={
+            "autoDiscovery": {"clusterName": env.cluster_name}, "awsRegion": env.region,
+            "rbac": {"serviceAccount": {"create": True,
+                                        "name": controller_identities()["cluster-autoscaler"].service_account}}})
+        # PEM text is multi-line: JSON-encode it so the YAML stays valid once Terraform fills it in.
+        self._release("linkerd-control-plane", env, after=[self.releases["linkerd2-cni"].release, *crds],
+                      computed={"identityTrustAnchorsPEM": Fn.jsonencode(identity.trust_anchor_pem),
+                                "identity": {"issuer": {"tls": {"crtPEM": Fn.jsonencode(identity.issuer_cert_pem)}}}},
+                      sensitive={"identity.issuer.tls.keyPEM": identity.issuer_key_pem})
+        self._release("gpu-operator", env, after=[self.releases[PROMETHEUS_RELEASE].release],
+                      computed=gpu_operator_values(env, prometheus_release=PROMETHEUS_RELEASE), timeout=900)
+        log_group = data.log_groups["containers"]
+        self._release("fluent-bit", env, after=crds, computed={
+            "cloudWatchLogs": {"region": env.region, "logGroupName": log_group.name}})
+        self._release("opentelemetry-collector", env, after=crds,
+                      computed={"config": {"exporters": {"awsxray": {"region": env.region}}}})
+        self._release("argo-cd", env, after=[self.releases["platform-resources"].release])
+        gitops = env.platform.gitops
+        self._release("argocd-apps", env, after=[self.releases["argo-cd"].release], computed={
+            "applications": {"platform-root": {"source": {
+                "repoURL": gitops.repository_url, "targetRevision": gitops.revision, "path": gitops.path}}}})
+
+    def _providers(self, env: Environment, *, endpoint: str, ca_data: str) -> None:
+        ca = Fn.base64decode(ca_data)
+        args = ["eks", "get-token", "--cluster-name", env.cluster_name, "--region", env.region]
+        KubernetesProvider(self, "kubernetes", host=endpoint, cluster_ca_certificate=ca,
+                           exec=[KubernetesProviderExec(api_version=EXEC_API_VERSION, command="aws", args=args)])
+        HelmProvider(self, "helm", kubernetes=HelmProviderKubernetes(
+            host=endpoint, cluster_ca_certificate=ca,
+            exec=HelmProviderKubernetesExec(api_version=EXEC_API_VERSION, command="aws", args=args)))
+        TlsProvider(self, "tls")
+
+    @staticmethod
+    def _service_account(name: str) -> dict[str, Any]:
+        return {"serviceAccount": {"create": True, "name": name}}
+
+    def _release(self, name: str, env: Environment, *, after: list, computed: dict[str, Any] | None = None,
+                 sensitive: dict[str, str] | None = None, timeout: int | None = None) -> None:
+        self.releases[name] = PlatformRelease(
+            self, f"release-{name}", release=name, environment_name=env.name, computed_values=computed,
+            sensitive_values=sensitive, depends_on=after, **({"timeout": timeout} if timeout else {}))
