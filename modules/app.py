@@ -8,7 +8,7 @@ from pathlib import Path
 from cdktf import App
 
 from modules.platform_stack import PlatformStack
-from modules.stacks import ClusterStack, DataStack, NetworkStack
+from modules.stacks import ClusterStack, DataStack, DeliveryStack, NetworkStack
 from platform_config.models import Environment
 
 
@@ -18,9 +18,15 @@ def build_platform(app: App, environments: Sequence[Environment]) -> dict[str, l
     for environment in environments:
         network = NetworkStack(app, environment=environment)
         cluster = ClusterStack(app, environment=environment, network=network.network)
+        layers = []
+        if environment.delivery is not None:
+            # Applied first: the cluster's access entries name the deploy and plan roles, which must exist.
+            delivery = DeliveryStack(app, environment=environment)
+            cluster.add_dependency(delivery)
+            layers.append(delivery)
         data = DataStack(app, environment=environment, network=network.network, cluster=cluster.cluster)
         platform = PlatformStack(app, environment=environment, network=network, cluster=cluster, data=data)
-        stacks[environment.name] = [network, cluster, data, platform]
+        stacks[environment.name] = [*layers, network, cluster, data, platform]
     return stacks
 
 

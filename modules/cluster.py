@@ -33,6 +33,8 @@ from platform_config.models import Environment
 #: All five control-plane log types.
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+#: Read-only access to the cluster's objects (Secrets excluded): enough to plan the in-cluster layers.
+CLUSTER_VIEWER_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 
 #: Ports the control plane must reach on nodes: the kubelet, and admission webhooks (Linkerd's injector and
 #: policy validator listen on 8443 and 9443; metrics-server on 4443; most other webhooks on 443). Without them
@@ -87,12 +89,15 @@ class Cluster(Construct):
             lifecycle=TerraformResourceLifecycle(prevent_destroy=env.protection.prevent_destroy),
             depends_on=[log_group, role.role])
 
-        for index, admin in enumerate(settings.admin_principals):
-            entry = EksAccessEntry(self, f"admin-{index}", cluster_name=self.eks.name, principal_arn=admin.arn,
-                                   type="STANDARD")
-            EksAccessPolicyAssociation(self, f"admin-{index}-cluster-admin", cluster_name=self.eks.name,
-                                       principal_arn=entry.principal_arn, policy_arn=CLUSTER_ADMIN_POLICY,
-                                       access_scope=EksAccessPolicyAssociationAccessScope(type="cluster"))
+        grants = [("admin", settings.admin_principals, "cluster-admin", CLUSTER_ADMIN_POLICY),
+                  ("viewer", settings.viewer_principals, "cluster-view", CLUSTER_VIEWER_POLICY)]
+        for kind, principals, policy_id, policy_arn in grants:
+            for index, principal in enumerate(principals):
+                entry = EksAccessEntry(self, f"{kind}-{index}", cluster_name=self.eks.name,
+                                       principal_arn=principal.arn, type="STANDARD")
+                EksAccessPolicyAssociation(self, f"{kind}-{index}-{policy_id}", cluster_name=self.eks.name,
+                                           principal_arn=entry.principal_arn, policy_arn=policy_arn,
+                                           access_scope=EksAccessPolicyAssociationAccessScope(type="cluster"))
 
         # IRSA stays possible for tools that lack Pod Identity support; the platform's own roles use Pod Identity.
         self.oidc_provider = IamOpenidConnectProvider(

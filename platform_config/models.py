@@ -95,6 +95,8 @@ class Cluster(_Frozen):
     #: The API endpoint is always private; it is also public only when CIDRs are listed here (default: none).
     public_access_cidrs: list[IPv4Network] = []
     admin_principals: Annotated[list[AdminPrincipal], Field(min_length=1)]
+    #: Principals with read-only access to the cluster's objects (e.g. the CI plan role; default none).
+    viewer_principals: list[AdminPrincipal] = []
     #: Retention of the control-plane logs (default 90 days).
     log_retention_days: LogRetentionDays = 90
     #: Waiting period before a scheduled KMS key deletion takes effect (default 30, the maximum).
@@ -279,6 +281,129 @@ class Platform(_Frozen):
         return quotas
 
 
+class GpuRequest(_Frozen):
+    """What one pod asks for: time-sliced GPU units or MIG slices of one profile."""
+
+    #: ``nvidia.com/gpu`` (time-sliced) or ``nvidia.com/mig-<profile>``.
+    resource: Annotated[str, Field(pattern=r"^nvidia\.com/(gpu|mig-\d+g\.\d+gb)$")]
+    count: Annotated[int, Field(ge=1)] = 1
+
+
+class Placement(_Frozen):
+    """Where a GPU workload runs: a GPU pool of the environment and the GPU request of each pod."""
+
+    pool: str
+    gpu: GpuRequest
+
+
+class Scaling(_Frozen):
+    replicas: Annotated[int, Field(ge=1)] = 1
+    #: Upper bound of the autoscaler (default: ``replicas``); capacity is checked at this size.
+    max_replicas: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("max_replicas")
+    @classmethod
+    def _not_below_replicas(cls, maximum: int | None, info: ValidationInfo) -> int | None:
+        replicas = info.data.get("replicas")
+        if maximum is not None and replicas is not None and maximum < replicas:
+            raise ValueError(f"max_replicas {maximum} can't be less than replicas {replicas}")
+        return maximum
+
+    @property
+    def most(self) -> int:
+        return self.max_replicas or self.replicas
+
+
+class ModelSource(_Frozen):
+    """Where a server reads its model: a prefix of the model-registry bucket (copied to local disk at start) or
+    a folder of the EFS ``models`` access point (mounted read-only)."""
+
+    store: Literal["s3", "efs"]
+    path: Annotated[str, Field(pattern=r"^[\w][\w./-]*$")]
+    #: The name clients use (the OpenAI ``model`` field); default: the last part of ``path``.
+    served_name: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.served_name or self.path.rstrip("/").rsplit("/", 1)[-1]
+
+
+class InferenceEngine(_Frozen):
+    enabled: bool = True
+    model: ModelSource
+    placement: Placement
+    scaling: Scaling = Scaling()
+    #: The image tag (default: the catalogue's pinned tag of the engine).
+    image_tag: str | None = None
+
+
+class Exposure(_Frozen):
+    """How a load balancer exposes inference: internal by default; internet-facing only with TLS."""
+
+    scheme: Literal["internal", "internet-facing"] = "internal"
+    #: ACM certificate for TLS on the listener; required when internet-facing.
+    certificate_arn: Annotated[str, Field(pattern=r"^arn:aws:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+$")] | None \
+        = None
+
+    @model_validator(mode="after")
+    def _tls_when_public(self) -> Exposure:
+        if self.scheme == "internet-facing" and not self.certificate_arn:
+            raise ValueError("internet-facing needs certificate_arn (TLS); or use scheme internal")
+        return self
+
+
+class Inference(_Frozen):
+    #: Production serving engines: vllm, triton, tgi (TGI is in maintenance mode upstream: off by default).
+    engines: dict[Literal["vllm", "triton", "tgi"], InferenceEngine]
+    #: Batch inference: a vLLM server on the time-slicing pool (default none).
+    batch: InferenceEngine | None = None
+    #: HTTP through an ALB Ingress.
+    http: Exposure = Exposure()
+    #: TCP (gRPC) through an NLB Service.
+    tcp: Exposure = Exposure()
+
+
+class AgentRuntime(_Frozen):
+    #: ECR repository (in the environment's account and region) and tag of the runtime's image.
+    image_repository: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._/-]*$")]
+    image_tag: Annotated[str, Field(pattern=r"^[\w][\w.-]{0,127}$")]
+    scaling: Scaling = Scaling()
+    #: Critical agents run on the MIG pool (``agents.critical_placement``) instead of the CPU pool.
+    critical: bool = False
+
+
+class Agents(_Frozen):
+    runtimes: dict[Literal["crewai", "langgraph", "autogen"], AgentRuntime]
+    #: The inference engine whose OpenAI-compatible endpoint the agents call (default vllm).
+    llm_engine: Literal["vllm", "triton", "tgi"] = "vllm"
+    #: Where critical agents run (a MIG slice); absent: every agent runs on the CPU pool.
+    critical_placement: Placement | None = None
+
+
+class TeamQueue(_Frozen):
+    """A team's guaranteed GPU units per pool (Kueue nominal quota); idle units of other teams may be borrowed."""
+
+    gpus: dict[str, Annotated[int, Field(ge=0)]]
+
+
+class Training(_Frozen):
+    teams: Annotated[dict[str, TeamQueue], Field(min_length=1)]
+
+
+class WeightsAndBiases(_Frozen):
+    #: The W&B server the SDK talks to: the hosted service or your own.
+    base_url: Annotated[str, Field(pattern=r"^https://\S+$")] = "https://api.wandb.ai"
+    #: Install the self-managed W&B server in the cluster (default false).
+    self_managed: bool = False
+
+
+class Workloads(_Frozen):
+    inference: Inference
+    agents: Agents
+    training: Training
+    wandb: WeightsAndBiases = WeightsAndBiases()
+
+
 class Tier(StrEnum):
     DEV = "dev"
     STAGING = "staging"
@@ -351,6 +476,23 @@ class StateBackend(_Frozen):
     use_lockfile: bool = True
 
 
+class Delivery(_Frozen):
+    """Delivery from GitHub Actions into this environment's account (the ``<env>-delivery`` stack): ECR repositories
+    for the platform's images, the GitHub OIDC provider, and the plan, deploy and image-push roles."""
+
+    #: The one repository whose workflows may assume the roles: ``<owner>/<name>`` exactly as GitHub spells it.
+    github_repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")]
+    #: GitHub environments whose jobs may deploy into this account (default: the environment's own name).
+    deploy_environments: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,255}$")]] | None = None
+    #: Untagged images expire this many days after push (default 7).
+    untagged_image_expiry_days: Annotated[int, Field(ge=1)] = 7
+    #: The most recent tagged images kept per repository (default 50).
+    tagged_images_kept: Annotated[int, Field(ge=1)] = 50
+    #: The account's existing GitHub OIDC provider, if it has one (an account holds one per URL); default: create it.
+    github_oidc_provider_arn: Annotated[
+        str, Field(pattern=r"^arn:aws:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$")] | None = None
+
+
 class Environment(_Frozen):
     """One environment: one AWS account and region."""
 
@@ -366,9 +508,12 @@ class Environment(_Frozen):
     cluster: Cluster
     data: Data = Data()
     platform: Platform
+    workloads: Workloads
     node_pools: Annotated[dict[str, NodePool], Field(min_length=1)]
     state_backend: StateBackend
     protection: Protection = Protection()
+    #: Delivery from GitHub Actions (the ``<env>-delivery`` stack); no such stack without it.
+    delivery: Delivery | None = None
     #: Tags on every AWS resource (the provider's default_tags).
     tags: dict[str, str] = {}
 
@@ -383,7 +528,7 @@ class Environment(_Frozen):
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Environment:
         problems = [*self._zone_problems(), *self._cidr_problems(), *self._pool_problems(),
-                    *self._protection_problems(), *self._quota_problems()]
+                    *self._protection_problems(), *self._quota_problems(), *self._placement_problems()]
         if problems:
             raise ConfigProblems(problems)
         return self
@@ -472,6 +617,30 @@ class Environment(_Frozen):
                 problems.append((f"platform.namespace_quotas.{namespace}.mig_slices",
                                  f"{', '.join(missing)} offered by no MIG pool; offered: "
                                  f"{', '.join(sorted(offered)) or 'none'}"))
+        return problems
+
+    def _placement_problems(self) -> list[tuple[str, str]]:
+        """Placements must name a GPU pool; whether it can hold them is the scheduling check's job."""
+        gpu_pools = self.gpu_pools()
+        workloads = self.workloads
+        placements = {f"workloads.inference.engines.{n}.placement": e.placement
+                      for n, e in workloads.inference.engines.items()}
+        if workloads.inference.batch:
+            placements["workloads.inference.batch.placement"] = workloads.inference.batch.placement
+        if workloads.agents.critical_placement:
+            placements["workloads.agents.critical_placement"] = workloads.agents.critical_placement
+        problems = [(f"{field}.pool", f"{p.pool!r} is not a GPU pool; GPU pools: {', '.join(gpu_pools)}")
+                    for field, p in placements.items() if p.pool not in gpu_pools]
+        sliced = [n for n, p in gpu_pools.items() if p.gpu.sharing.mode is SharingMode.TIME_SLICING]
+        for team, queue in workloads.training.teams.items():
+            unknown = sorted(set(queue.gpus) - set(sliced))
+            if unknown:
+                problems.append((f"workloads.training.teams.{team}.gpus",
+                                 f"{', '.join(unknown)} not time-slicing GPU pools; training queues take "
+                                 f"{', '.join(sliced)}"))
+        if any(r.critical for r in workloads.agents.runtimes.values()) and not workloads.agents.critical_placement:
+            problems.append(("workloads.agents.critical_placement",
+                             "a runtime is critical but no critical_placement (MIG pool and slice) is given"))
         return problems
 
     def warnings(self) -> list[str]:

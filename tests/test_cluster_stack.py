@@ -26,15 +26,21 @@ def test_secrets_are_envelope_encrypted_with_a_rotating_customer_managed_key(pro
     assert key["deletion_window_in_days"] == 30
 
 
-def test_access_is_by_api_access_entries_for_the_configured_admins_only(prod, environments):
+def test_access_is_by_api_access_entries_admin_for_admins_and_view_only_for_viewers(prod, environments):
     cluster = one(prod, "aws_eks_cluster")
     assert cluster["access_config"] == {"authentication_mode": "API",
                                         "bootstrap_cluster_creator_admin_permissions": False}
-    admins = [a.arn for a in environments["prod"].cluster.admin_principals]
-    assert [e["principal_arn"] for e in resources(prod, "aws_eks_access_entry").values()] == admins
-    association = one(prod, "aws_eks_access_policy_association")
-    assert association["policy_arn"].endswith("/AmazonEKSClusterAdminPolicy")
-    assert association["access_scope"] == {"type": "cluster"}
+    settings = environments["prod"].cluster
+    principals = [a.arn for a in settings.admin_principals] + [v.arn for v in settings.viewer_principals]
+    assert [e["principal_arn"] for e in resources(prod, "aws_eks_access_entry").values()] == principals
+    policies = {a["principal_arn"]: a["policy_arn"].rsplit("/", 1)[1]
+                for a in resources(prod, "aws_eks_access_policy_association").values()}
+    assert [policies[f"${{aws_eks_access_entry.{name}.principal_arn}}"]
+            for name in resources(prod, "aws_eks_access_entry")] == \
+        ["AmazonEKSClusterAdminPolicy"] * len(settings.admin_principals) + \
+        ["AmazonEKSAdminViewPolicy"] * len(settings.viewer_principals)
+    assert all(a["access_scope"] == {"type": "cluster"}
+               for a in resources(prod, "aws_eks_access_policy_association").values())
 
 
 def test_the_api_endpoint_is_private_in_prod_and_public_only_for_listed_cidrs_in_dev(stacks):

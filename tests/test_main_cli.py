@@ -86,5 +86,5 @@ def test_a_prod_protection_override_synthesizes_with_a_warning_line(tmp_path):
     assert result.returncode == 0, result.stderr
     assert ("WARNING: prod: stateful resources are NOT protected from destroy "
             "(protection.unprotected_prod_override: INC-4711 account move)") in result.stderr.splitlines()
-    assert sorted(p.name for p in (outdir / "stacks").iterdir()) == ["prod-cluster", "prod-data", "prod-network",
-                                                                       "prod-platform"]
+    assert sorted(p.name for p in (outdir / "stacks").iterdir()) == ["prod-cluster", "prod-data", "prod-delivery",
+                                                                       "prod-network", "prod-platform"]

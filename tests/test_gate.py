@@ -1,0 +1,396 @@
+"""The policy gate (tools/gate): it cannot pass by accident, it passes the real synth, and it catches regressions.
+
+Most tests run the gate as ``make gate`` does, as a subprocess with the checkov environment's Python, on small
+synthesized-folder look-alikes built in tmp_path or on a copy of the session's real synth (``synth_outdir``).
+The first tests are plain unit tests of the gate's preparation and verdict, which need no checkov.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tools.gate import policy, stacks
+from tools.gate.harness import REPO_ROOT, GateRun, run_checkov, run_gate
+from tools.gate.policy import Policies, Skip
+from tools.gate.scan import CheckovRun
+from tools.gate.stacks import GateError
+from tools.gate.verdict import decide
+
+# ---------------------------------------------------------------------------------------------------------------
+# synthesized-folder look-alikes
+
+OPEN_SSH_INGRESS = {"cidr_blocks": ["0.0.0.0/0"], "description": "ssh from anywhere", "from_port": 22,
+                    "protocol": "tcp", "to_port": 22}
+#: What cdktf writes for the optional attributes a rule does not set.
+CDKTF_NULLS = {"ipv6_cidr_blocks": None, "prefix_list_ids": None, "security_groups": None, "self": None}
+
+
+def security_group_stack(*, ingress: dict, required_version: str | None = None) -> dict:
+    terraform = {"required_providers": {"aws": {"source": "aws", "version": "6.25.0"}}}
+    if required_version:
+        terraform["required_version"] = required_version
+    return {
+        "provider": {"aws": [{"region": "us-east-1"}]},
+        "resource": {"aws_security_group": {"bastion": {
+            "description": "bastion", "name": "bastion", "vpc_id": "vpc-0123", "ingress": [ingress],
+            "egress": [{"cidr_blocks": ["10.0.0.0/8"], "description": "vpc", "from_port": 443, "protocol": "tcp",
+                        "to_port": 443}]}}},
+        "terraform": terraform,
+    }
+
+
+def write_synth_folder(root: Path, documents: dict[str, dict | None]) -> Path:
+    """A folder shaped like cdktf's output: manifest.json and stacks/<name>/cdk.tf.json. A None document is
+    listed in the manifest but has no file."""
+    manifest = {"stacks": {}, "version": "0.21.0"}
+    for name, document in documents.items():
+        relative = f"stacks/{name}/cdk.tf.json"
+        manifest["stacks"][name] = {"name": name, "synthesizedStackPath": relative,
+                                    "workingDirectory": f"stacks/{name}"}
+        if document is not None:
+            (root / relative).parent.mkdir(parents=True)
+            (root / relative).write_text(json.dumps(document, indent=2, sort_keys=True))
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return root
+
+
+def checkov_passed(report: dict, check_id: str) -> list[str]:
+    return [r["resource"] for r in report["results"]["passed_checks"] if r["check_id"] == check_id]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# unit tests: preparation and verdict (no checkov)
+
+def test_strip_nulls_removes_every_null_at_any_depth():
+    document = {"a": None, "b": [None, {"c": None, "d": [1, None]}], "e": {"f": {"g": None}}, "h": 0, "i": False}
+    assert stacks.strip_nulls(document) == ({"b": [{"d": [1]}], "e": {"f": {}}, "h": 0, "i": False}, 5)
+
+
+def test_prepare_document_removes_required_version_and_says_so():
+    cleaned, notes = stacks.prepare_document(security_group_stack(ingress={**OPEN_SSH_INGRESS, **CDKTF_NULLS},
+                                                                  required_version=">= 1.10"))
+    assert "required_version" not in cleaned["terraform"]
+    assert cleaned["terraform"]["required_providers"]
+    assert "self" not in cleaned["resource"]["aws_security_group"]["bastion"]["ingress"][0]
+    assert notes == ["stripped 4 explicit null(s)",
+                     "removed terraform.required_version (checkov 3.3 cannot parse it: issue 7454)"]
+
+
+def test_resource_lines_maps_each_resource_start_line_to_its_address():
+    document = {"data": {"aws_iam_policy_document": {"doc": {"statement": []}}},
+                "resource": {"aws_s3_bucket": {"logs": {"bucket": "x"}, 'we"ird': {}},
+                             "aws_eks_cluster": {"c": {"name": "c", "vpc_config": {"subnet_ids": []}}}}}
+    text = json.dumps(document, indent=2)
+    index = stacks.resource_lines(text)
+    lines = text.splitlines()
+    assert sorted(index.values()) == ["aws_eks_cluster.c", "aws_s3_bucket.logs", 'aws_s3_bucket.we"ird',
+                                      "data.aws_iam_policy_document.doc"]
+    for number, address in index.items():
+        assert json.dumps(address.split(".")[-1]) in lines[number - 1]
+
+
+def test_skips_need_a_reason_and_a_real_check_id(tmp_path):
+    skips = tmp_path / "skips.yaml"
+    skips.write_text("skips:\n  - id: CKV_AWS_39\n    reason: no\n")
+    with pytest.raises(GateError, match="needs a reason"):
+        policy.load_skips(skips)
+    skips.write_text("skips:\n  - id: CKV_AWS_*\n    reason: every AWS check is noise on this platform\n")
+    with pytest.raises(GateError, match="not a checkov check id"):
+        policy.load_skips(skips)
+
+
+def test_a_skip_covers_only_its_stacks_and_resources():
+    skip = Skip("CKV_AWS_338", "non-prod keeps logs 30 days by design", ("dev-*",), ("aws_cloudwatch_log_group.*",))
+    assert skip.covers("CKV_AWS_338", "dev-cluster", "aws_cloudwatch_log_group.logs")
+    assert not skip.covers("CKV_AWS_338", "prod-cluster", "aws_cloudwatch_log_group.logs")
+    assert not skip.covers("CKV_AWS_338", "dev-cluster", "aws_s3_bucket.logs")
+    assert not skip.covers("CKV_AWS_39", "dev-cluster", "aws_cloudwatch_log_group.logs")
+
+
+@pytest.mark.parametrize("option", ["skip-check: [CKV_AWS_39]", "soft-fail: true", "check: [CKV_AWS_24]",
+                                    "skip-path: [stacks]"])
+def test_the_gate_refuses_checkov_options_that_hide_results(tmp_path, option):
+    shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")
+    config = tmp_path / "policies" / "checkov.yaml"
+    config.write_text(config.read_text() + option + "\n")
+    with pytest.raises(GateError, match="not allowed"):
+        policy.load(tmp_path / "policies")
+
+
+def test_the_gate_refuses_a_checks_folder_without_init(tmp_path):
+    shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")
+    (tmp_path / "policies" / "checks" / "__init__.py").unlink()
+    with pytest.raises(GateError, match=r"__init__\.py is missing"):
+        policy.load(tmp_path / "policies")
+
+
+def _decide(tmp_path: Path, records: list[dict], *, parsing_errors=(), skips=()):
+    folder = write_synth_folder(tmp_path / "out", {"s": security_group_stack(ingress=OPEN_SSH_INGRESS)})
+    stack = stacks.read_manifest(folder)[0]
+    (tmp_path / "scan").mkdir()
+    prepared = stacks.prepare(stack, tmp_path / "scan", 0)
+    for record in records:
+        record.setdefault("file_path", "/00-s/cdk.tf.json")
+        record.setdefault("file_line_range", [next(iter(prepared.scan_lines))])
+    run = CheckovRun(version="3.3.30", records=records, parsing_errors=list(parsing_errors), errors=[], stderr="",
+                     raw={}, exit_code=1)
+    policies = Policies(folder=tmp_path, config_file=tmp_path, checks_dir=tmp_path, skips=tuple(skips), why={},
+                        graph_check_targets={})
+    return decide([stack], [prepared], run, policies, str, [])
+
+
+def test_a_stack_without_any_passed_check_fails_the_gate(tmp_path):
+    verdict = _decide(tmp_path, [{"check_id": "CKV_AWS_24", "result": "failed", "resource": "resource.bastion"}])
+    assert [(p.kind, p.stack) for p in verdict.problems] == [("no-passed-check", "s")]
+    assert verdict.failures[0].resource == "aws_security_group.bastion"  # attributed by line, not checkov's name
+    assert not verdict.passed
+
+
+def test_a_skip_waives_failures_only_and_checkov_own_skips_fail_the_gate(tmp_path):
+    skip = Skip("CKV_AWS_24", "a made-up reason long enough for the rule")
+    verdict = _decide(tmp_path, [
+        {"check_id": "CKV_AWS_24", "result": "failed"}, {"check_id": "CKV_AWS_25", "result": "passed"},
+        {"check_id": "CKV_AWS_23", "result": "skipped", "check_result": {"suppress_comment": "inline"}}],
+        skips=[skip])
+    assert [(r.check_id, r.outcome, r.skip_reason) for r in verdict.results] == [
+        ("CKV_AWS_24", "skipped", skip.reason), ("CKV_AWS_25", "passed", None)]
+    assert [p.kind for p in verdict.problems] == ["unexpected-skip"]
+    assert verdict.skips == [(skip, 1)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the accident paths: each passes plain checkov (shown by the canary tests) and fails the gate
+
+@pytest.fixture(scope="module")
+def accident_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("accidents")
+    return write_synth_folder(root, {
+        # (a) an SSH rule open to the internet, with the explicit nulls cdktf writes
+        "dev-nulls": security_group_stack(ingress={**OPEN_SSH_INGRESS, **CDKTF_NULLS}),
+        # (b) the same rule in a stack that declares terraform.required_version
+        "dev-required-version": security_group_stack(ingress=OPEN_SSH_INGRESS, required_version=">= 1.10"),
+        # (c) stacks of the manifest that give no result: one without resources, one whose file is missing
+        "dev-empty": {"output": {"vpc_id": {"value": "vpc-0123"}}, "terraform": {}},
+        "dev-missing": None,
+    })
+
+
+@pytest.fixture(scope="module")
+def accident_run(accident_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> GateRun:
+    return run_gate(accident_folder, tmp_path_factory.mktemp("accident-reports"))
+
+
+def test_canary_cdktf_nulls_hide_an_open_ssh_rule_from_plain_checkov(accident_folder):
+    _, report = run_checkov(accident_folder / "stacks" / "dev-nulls")
+    assert checkov_passed(report, "CKV_AWS_24") == ["resource.bastion"]
+
+
+def test_canary_required_version_makes_plain_checkov_run_nothing_and_exit_0(accident_folder):
+    exit_code, report = run_checkov(accident_folder / "stacks" / "dev-required-version")
+    assert exit_code == 0
+    assert report["summary"]["parsing_errors"] == 1
+    assert report["summary"]["passed"] == report["summary"]["failed"] == 0
+
+
+def test_nulls_hiding_an_open_ssh_rule_fail_the_gate(accident_run):
+    assert accident_run.exit_code == 1
+    assert ("CKV_AWS_24", "dev-nulls", "aws_security_group.bastion") in accident_run.failures()
+    assert "FAILED CKV_AWS_24 dev-nulls aws_security_group.bastion" in accident_run.stdout
+
+
+def test_a_stack_with_required_version_is_still_scanned_and_fails_the_gate(accident_run):
+    assert ("CKV_AWS_24", "dev-required-version", "aws_security_group.bastion") in accident_run.failures()
+    assert "dev-required-version: removed terraform.required_version" in accident_run.stdout
+    assert accident_run.stack("dev-required-version")["passed"] > 0
+
+
+def test_manifest_stacks_missing_from_the_results_fail_the_gate(accident_run):
+    problems = accident_run.problem_kinds()
+    assert ("missing-stack", "dev-empty") in problems
+    assert ("missing-stack", "dev-missing") in problems
+    assert "[missing-stack] dev-missing: stack dev-missing:" in accident_run.stdout
+    assert "Traceback" not in accident_run.output
+
+
+def test_parsing_errors_and_crashing_checks_fail_the_gate(tmp_path):
+    # GIVEN a copy of the policies with a check that raises, and a stack checkov cannot parse
+    shutil.copytree(REPO_ROOT / "policies", tmp_path / "policies")
+    (tmp_path / "policies" / "checks" / "plat_crash.py").write_text(
+        "from plat_common import PlatformCheck\n\n\nclass Crash(PlatformCheck):\n"
+        "    def __init__(self):\n"
+        "        super().__init__(id='CKV_PLAT_999', name='crash', why='crash', resources=['aws_security_group'],"
+        " categories=[])\n\n    def problems(self, conf):\n        raise KeyError('boom')\n\n\nCrash()\n")
+    folder = write_synth_folder(tmp_path / "out", {
+        "dev-ok": security_group_stack(ingress={**OPEN_SSH_INGRESS, "from_port": 443, "to_port": 443}),
+        "dev-unparsable": {"resource": {"aws_s3_bucket": {"logs": "not an object"}}}})
+    # WHEN the gate runs with those policies
+    run = run_gate(folder, tmp_path / "reports", "--policies", str(tmp_path / "policies"))
+    # THEN both fail it, with clean messages
+    assert run.exit_code == 1
+    kinds = run.problem_kinds()
+    assert ("parsing-error", "dev-unparsable") in kinds
+    assert ("checkov-error", None) in kinds
+    assert "Failed to run check CKV_PLAT_999" in run.stdout
+    assert "Traceback" not in run.stdout
+
+
+def test_without_the_checkov_environment_the_gate_says_how_to_create_it(accident_folder, tmp_path):
+    run = run_gate(accident_folder, tmp_path, "--checkov", str(tmp_path / "no-checkov"))
+    assert run.exit_code == 2
+    assert "make checkov-env" in run.stderr
+    assert "Traceback" not in run.output
+
+
+def test_without_a_synth_output_the_gate_says_so(tmp_path):
+    run = run_gate(tmp_path / "cdktf.out", tmp_path / "reports")
+    assert run.exit_code == 2
+    assert "is not a folder: synthesize first" in run.stderr
+    assert "Traceback" not in run.output
+    assert run.summary is None  # no report that could be mistaken for this run's
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the real synth: the gate passes it, and fails each regression on a copy of it
+
+@pytest.fixture(scope="module")
+def real_run(synth_outdir: Path, tmp_path_factory: pytest.TempPathFactory) -> GateRun:
+    return run_gate(synth_outdir, tmp_path_factory.mktemp("real-reports"))
+
+
+def test_the_real_synth_passes_the_gate(real_run, synth_outdir):
+    manifest = json.loads((synth_outdir / "manifest.json").read_text())
+    assert real_run.summary is not None, real_run.output
+    assert [s["name"] for s in real_run.summary["stacks"]] == list(manifest["stacks"])
+    assert all(s["passed"] > 0 for s in real_run.summary["stacks"])
+    assert real_run.exit_code == 0, real_run.stdout
+
+
+def _stack_documents(folder: Path) -> dict[str, dict]:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return {name: json.loads((folder / entry["synthesizedStackPath"]).read_text())
+            for name, entry in manifest["stacks"].items()}
+
+
+def _first(document: dict, resource_type: str, predicate=lambda config: True) -> tuple[str, dict] | None:
+    for name, config in sorted(document.get("resource", {}).get(resource_type, {}).items()):
+        if predicate(config):
+            return f"{resource_type}.{name}", config
+    return None
+
+
+def _tainted(config: dict) -> bool:
+    return bool(config.get("taint"))
+
+
+class Mutations:
+    """A copy of the real synth with one regression per stack, and what each must make the gate report."""
+
+    def __init__(self, source: Path, target: Path) -> None:
+        shutil.copytree(source, target)
+        self.folder = target
+        self.documents = _stack_documents(target)
+        self.expected: dict[str, list[tuple[str, str, str]]] = {}
+        self.required_version_only: str | None = None
+        cluster_stacks = sorted(n for n, d in self.documents.items() if _first(d, "aws_eks_node_group", _tainted))
+        assert len(cluster_stacks) >= 2, "the mutation tests need two stacks with tainted GPU node groups"
+
+        # the GPU taint removed from a node group
+        stack = cluster_stacks[0]
+        address, config = _first(self.documents[stack], "aws_eks_node_group", _tainted)
+        del config["taint"]
+        self.expected["taint"] = [("CKV_PLAT_1", stack, address)]
+
+        # IMDSv1 allowed on a launch template
+        stack = cluster_stacks[1]
+        address, config = _first(self.documents[stack], "aws_launch_template")
+        config["metadata_options"]["http_tokens"] = "optional"
+        self.expected["http_tokens"] = [("CKV_PLAT_6", stack, address), ("CKV_AWS_79", stack, address)]
+
+        # a bucket's public access block removed
+        found = next(((n, _first(d, "aws_s3_bucket_public_access_block")) for n, d in sorted(self.documents.items())
+                      if _first(d, "aws_s3_bucket_public_access_block")), None)
+        if found:
+            stack, (address, config) = found
+            del self.documents[stack]["resource"]["aws_s3_bucket_public_access_block"][address.split(".", 1)[1]]
+            bucket = re.fullmatch(r"\$\{(aws_s3_bucket\.[^.]+)\.(id|bucket)\}", config["bucket"]).group(1)
+            self.expected["public_access_block"] = [("CKV2_PLAT_3", stack, bucket), ("CKV2_AWS_6", stack, bucket)]
+
+        # terraform.required_version added to a stack that also loses a GPU taint: it must still be scanned
+        stack = cluster_stacks[-1] if len(cluster_stacks) > 2 else cluster_stacks[0]
+        document = self.documents[stack]
+        document.setdefault("terraform", {})["required_version"] = ">= 1.10"
+        if stack != cluster_stacks[0]:
+            address, config = _first(document, "aws_eks_node_group", _tainted)
+            del config["taint"]
+            self.expected["required_version"] = [("CKV_PLAT_1", stack, address)]
+        else:
+            self.expected["required_version"] = self.expected["taint"]
+        # ... and to one stack that has no other change: its results must not change
+        self.required_version_only = next(n for n in sorted(self.documents) if n not in cluster_stacks
+                                          and (not found or n != found[0]))
+        self.documents[self.required_version_only].setdefault("terraform", {})["required_version"] = ">= 1.10"
+
+        manifest = json.loads((target / "manifest.json").read_text())
+        for name, document in self.documents.items():
+            path = target / manifest["stacks"][name]["synthesizedStackPath"]
+            path.write_text(json.dumps(document, indent=2))
+
+
+@pytest.fixture(scope="module")
+def mutations(synth_outdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Mutations:
+    return Mutations(synth_outdir, tmp_path_factory.mktemp("mutated") / "cdktf.out")
+
+
+@pytest.fixture(scope="module")
+def mutated_run(mutations: Mutations, tmp_path_factory: pytest.TempPathFactory) -> GateRun:
+    return run_gate(mutations.folder, tmp_path_factory.mktemp("mutated-reports"))
+
+
+def _assert_caught(mutated_run: GateRun, real_run: GateRun, expected: list[tuple[str, str, str]]) -> None:
+    assert mutated_run.exit_code == 1
+    for check_id, stack, resource in expected:
+        assert (check_id, stack, resource) not in real_run.failures()
+        assert (check_id, stack, resource) in mutated_run.failures()
+        assert f"FAILED {check_id} {stack} {resource}" in mutated_run.stdout
+
+
+def test_removing_the_gpu_taint_fails_the_gate(mutations, mutated_run, real_run):
+    _assert_caught(mutated_run, real_run, mutations.expected["taint"])
+
+
+def test_allowing_imdsv1_fails_the_gate(mutations, mutated_run, real_run):
+    _assert_caught(mutated_run, real_run, mutations.expected["http_tokens"])
+
+
+def test_removing_a_bucket_public_access_block_fails_the_gate(mutations, mutated_run, real_run):
+    if "public_access_block" not in mutations.expected:
+        pytest.skip("no aws_s3_bucket_public_access_block in the synthesized stacks yet: no bucket exists")
+    _assert_caught(mutated_run, real_run, mutations.expected["public_access_block"])
+
+
+def test_adding_required_version_does_not_stop_the_gate_from_scanning(mutations, mutated_run, real_run):
+    _assert_caught(mutated_run, real_run, mutations.expected["required_version"])
+    unchanged = mutations.required_version_only
+    assert mutated_run.stack(unchanged)["passed"] == real_run.stack(unchanged)["passed"] > 0
+    assert mutated_run.stack(unchanged)["failed"] == real_run.stack(unchanged)["failed"]
+    assert not [p for p in mutated_run.summary["problems"] if p["kind"] == "parsing-error"]
+
+
+def test_the_sarif_report_locates_each_failure_in_its_stack_file(mutations, mutated_run):
+    sarif = json.loads((mutated_run.reports_dir / "gate.sarif").read_text())
+    assert sarif["version"] == "2.1.0"
+    check_id, stack, resource = mutations.expected["taint"][0]
+    results = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == check_id
+               and r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == f"{stack}/{resource}"]
+    assert len(results) == 1
+    physical = results[0]["locations"][0]["physicalLocation"]
+    path = Path(physical["artifactLocation"]["uri"].removeprefix("file://"))
+    line = path.read_text().splitlines()[physical["region"]["startLine"] - 1]
+    assert json.dumps(resource.split(".", 1)[1]) in line
+    rule_ids = [rule["id"] for rule in sarif["runs"][0]["tool"]["driver"]["rules"]]
+    assert results[0]["ruleIndex"] == rule_ids.index(check_id)

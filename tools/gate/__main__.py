@@ -1,0 +1,3 @@
+from tools.gate.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""The files of ``policies/``: checkov's configuration, the skips with their reasons, the why-it-matters lines.
+
+``policies/checkov.yaml`` is checkov's own config file. checkov rejects keys it does not know, so it cannot carry
+a reason next to a skipped check: the skips live in ``policies/skips.yaml`` (id, reason, optional resource
+patterns), the one place a check is ever switched off. The gate refuses a checkov.yaml that could make it pass
+by accident (its own skip list, a check filter, soft-fail, another framework).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools.gate.stacks import GateError
+
+#: checkov.yaml keys the gate accepts. Anything else (skip-check, check, soft-fail, soft-fail-on, hard-fail-on,
+#: skip-framework, skip-path, baseline, output, ...) could hide results or break the gate's parsing.
+ALLOWED_CONFIG_KEYS = frozenset({
+    "framework", "skip-download", "external-checks-dir", "download-external-modules", "evaluate-variables",
+    "compact", "skip-results-upload", "summary-position",
+})
+FRAMEWORK = "terraform_json"
+_CHECK_ID = re.compile(r"^CKV2?_[A-Z0-9]+_\d+$")
+MIN_REASON_LENGTH = 20
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A check switched off: everywhere, or only in stacks whose name matches one of ``stacks`` and/or on
+    resources whose ``type.name`` matches one of ``resources`` (fnmatch patterns)."""
+
+    check_id: str
+    reason: str
+    stacks: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+
+    def covers(self, check_id: str, stack: str, resource: str) -> bool:
+        return (check_id == self.check_id
+                and (not self.stacks or any(fnmatch.fnmatchcase(stack, p) for p in self.stacks))
+                and (not self.resources or any(fnmatch.fnmatchcase(resource, p) for p in self.resources)))
+
+    @property
+    def scope(self) -> str:
+        stacks = f"stacks {', '.join(self.stacks)}" if self.stacks else "every stack"
+        resources = ", ".join(self.resources) if self.resources else "every resource"
+        return f"{stacks}; {resources}"
+
+
+@dataclass(frozen=True)
+class Policies:
+    folder: Path
+    config_file: Path
+    checks_dir: Path
+    skips: tuple[Skip, ...]
+    why: dict[str, str]
+    #: custom graph check id -> the resource types it must give a result for. checkov drops a graph check's
+    #: result when it cannot evaluate an attribute (an unresolved reference): the gate requires one.
+    graph_check_targets: dict[str, frozenset[str]]
+
+    def skip_for(self, check_id: str, stack: str, resource: str) -> Skip | None:
+        return next((s for s in self.skips if s.covers(check_id, stack, resource)), None)
+
+
+def _load_yaml(path: Path, *, required: bool) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if required:
+            raise GateError(f"{path} does not exist") from None
+        return None
+    except (OSError, yaml.YAMLError) as error:
+        raise GateError(f"{path} cannot be read as YAML: {error}") from None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def check_config(path: Path, checks_dir: Path) -> None:
+    """Refuse a checkov config that could let the gate pass by accident."""
+    config = _load_yaml(path, required=True)
+    if not isinstance(config, dict):
+        raise GateError(f"{path}: expected a mapping of checkov options")
+    unknown = sorted(set(config) - ALLOWED_CONFIG_KEYS)
+    if unknown:
+        raise GateError(
+            f"{path}: option(s) {', '.join(unknown)} not allowed in the gate's checkov config: they could hide "
+            f"results (skips belong in policies/skips.yaml, with a reason)")
+    if _as_list(config.get("framework")) != [FRAMEWORK]:
+        raise GateError(f"{path}: framework must be [{FRAMEWORK}] (the only framework that scans cdk.tf.json)")
+    if config.get("skip-download") is not True:
+        raise GateError(f"{path}: skip-download must be true (the gate runs offline)")
+    directories = [(path.parent.parent / str(d)).resolve() for d in _as_list(config.get("external-checks-dir"))]
+    if checks_dir.resolve() not in directories:
+        raise GateError(f"{path}: external-checks-dir must list {checks_dir.name} (the platform's custom checks)")
+
+
+def load_skips(path: Path) -> tuple[Skip, ...]:
+    document = _load_yaml(path, required=True) or {}
+    entries = document.get("skips") if isinstance(document, dict) else None
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        raise GateError(f"{path}: 'skips' must be a list of {{id, reason, stacks?, resources?}}")
+    skips, seen = [], set()
+    for number, entry in enumerate(entries, start=1):
+        where = f"{path}: skip #{number}"
+        if not isinstance(entry, dict) or set(entry) - {"id", "reason", "stacks", "resources"}:
+            raise GateError(f"{where}: expected keys id, reason and optionally stacks, resources")
+        check_id, reason = entry.get("id"), entry.get("reason")
+        if not isinstance(check_id, str) or not _CHECK_ID.match(check_id):
+            raise GateError(f"{where}: id {check_id!r} is not a checkov check id")
+        if not isinstance(reason, str) or len(reason.strip()) < MIN_REASON_LENGTH:
+            raise GateError(f"{where} ({check_id}): a skip needs a reason that says why the check does not apply")
+        stacks = tuple(_as_list(entry.get("stacks")))
+        resources = tuple(_as_list(entry.get("resources")))
+        if not all(isinstance(p, str) and p for p in (*stacks, *resources)):
+            raise GateError(f"{where} ({check_id}): stacks and resources must be patterns like dev-* or "
+                            "aws_eks_cluster.*")
+        key = (check_id, stacks, resources)
+        if key in seen:
+            raise GateError(f"{where}: {check_id} is listed twice with the same scope")
+        seen.add(key)
+        skips.append(Skip(check_id=check_id, reason=" ".join(reason.split()), stacks=stacks, resources=resources))
+    return tuple(skips)
+
+
+def load_why(path: Path) -> dict[str, str]:
+    document = _load_yaml(path, required=False) or {}
+    if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
+        raise GateError(f"{path}: expected a mapping of check id to one line")
+    return {str(k): " ".join(v.split()) for k, v in document.items()}
+
+
+def _filter_types(condition: Any) -> set[str]:
+    """The resource types a graph check reports on: its ``filter`` on ``resource_type`` (checkov's convention,
+    found at any depth of and/or)."""
+    if isinstance(condition, list):
+        return set().union(*(_filter_types(c) for c in condition)) if condition else set()
+    if not isinstance(condition, dict):
+        return set()
+    if condition.get("cond_type") == "filter" and condition.get("attribute") == "resource_type":
+        return {str(t) for t in _as_list(condition.get("value"))}
+    return _filter_types(condition.get("and")) | _filter_types(condition.get("or"))
+
+
+def load_graph_checks(checks_dir: Path) -> dict[str, frozenset[str]]:
+    targets: dict[str, frozenset[str]] = {}
+    for path in sorted([*checks_dir.glob("*.yaml"), *checks_dir.glob("*.yml")]):
+        document = _load_yaml(path, required=True)
+        check_id = (document.get("metadata") or {}).get("id") if isinstance(document, dict) else None
+        if not isinstance(check_id, str) or not _CHECK_ID.match(check_id):
+            raise GateError(f"{path}: metadata.id {check_id!r} is not a checkov check id")
+        types = _filter_types(document.get("definition"))
+        if not types:
+            raise GateError(f"{path}: add a filter on resource_type so the gate knows which resources {check_id} "
+                            "must give a result for")
+        if check_id in targets:
+            raise GateError(f"{path}: {check_id} is defined twice")
+        targets[check_id] = frozenset(types)
+    return targets
+
+
+def load(folder: Path) -> Policies:
+    checks_dir = folder / "checks"
+    if not (checks_dir / "__init__.py").is_file():
+        raise GateError(f"{checks_dir}/__init__.py is missing: checkov would silently skip every custom check")
+    config_file = folder / "checkov.yaml"
+    check_config(config_file, checks_dir)
+    return Policies(folder=folder, config_file=config_file, checks_dir=checks_dir,
+                    skips=load_skips(folder / "skips.yaml"), why=load_why(folder / "why.yaml"),
+                    graph_check_targets=load_graph_checks(checks_dir))

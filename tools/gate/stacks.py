@@ -1,0 +1,211 @@
+"""The stacks of a synthesized folder, and their preparation for checkov.
+
+cdktf writes explicit ``null``s into nested blocks, and checkov evaluates ``[None]`` as a value: an ingress rule
+open to 0.0.0.0/0 on port 22 passed CKV_AWS_24 because of them. Terraform treats null as unset, so removing every
+null changes nothing for Terraform and lets checkov see the real configuration. ``terraform.required_version``
+makes checkov 3.3 report a parsing error, run no check on the file and still exit 0 (upstream issue 7454):
+it has no security meaning, so it is removed from the copy.
+
+checkov names a Python check's resource ``resource.<name>`` in terraform_json output (graph checks get
+``<type>.<name>``). The copy is written with ``indent=2``, so every resource starts on a line of its own whose
+number checkov reports; ``resource_lines`` maps those lines back to ``<type>.<name>``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class GateError(Exception):
+    """A problem that stops the gate before any check runs (a missing folder, an unreadable manifest)."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A stack of the manifest: its name and the path of its synthesized JSON."""
+
+    name: str
+    source: Path
+
+
+@dataclass
+class PreparedStack:
+    """A stack copied into the scratch folder, with what the copy changed and where its resources are."""
+
+    stack: Stack
+    scan_file: Path
+    #: checkov's start line of a resource in the copy -> ``type.name`` (``data.type.name`` for data sources).
+    scan_lines: dict[int, str]
+    #: ``type.name`` -> its line in the original file (for SARIF locations), when the original is indented.
+    source_lines: dict[str, int]
+    #: ``type.name`` -> the cdktf construct path from the resource's ``//`` metadata.
+    construct_paths: dict[str, str]
+    #: every resource's ``type.name`` (``data.type.name`` for data sources).
+    addresses: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def read_manifest(out_dir: Path) -> list[Stack]:
+    """The stacks listed in ``<out_dir>/manifest.json``, in manifest order."""
+    if not out_dir.is_dir():
+        raise GateError(f"{out_dir} is not a folder: synthesize first (make synth) or pass OUT=<folder>")
+    manifest_path = out_dir / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GateError(f"{manifest_path} does not exist: {out_dir} is not a cdktf synth output") from None
+    except (OSError, ValueError) as error:
+        raise GateError(f"{manifest_path} cannot be read as JSON: {error}") from None
+    entries = manifest.get("stacks") if isinstance(manifest, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        raise GateError(f"{manifest_path} lists no stacks")
+    stacks = []
+    for name, entry in entries.items():
+        relative = entry.get("synthesizedStackPath") if isinstance(entry, dict) else None
+        if not isinstance(relative, str) or not relative:
+            relative = f"stacks/{name}/cdk.tf.json"
+        stacks.append(Stack(name=name, source=out_dir / relative))
+    return stacks
+
+
+def unlisted_stack_files(out_dir: Path, stacks: list[Stack]) -> list[Path]:
+    """``cdk.tf.json`` files under ``<out_dir>/stacks`` that the manifest does not list (left from older synths)."""
+    listed = {stack.source.resolve() for stack in stacks}
+    return sorted(p for p in (out_dir / "stacks").glob("*/cdk.tf.json") if p.resolve() not in listed)
+
+
+def strip_nulls(value: Any) -> tuple[Any, int]:
+    """``value`` without any JSON null, at any depth (object members and list elements), and how many went."""
+    if isinstance(value, dict):
+        kept, removed = {}, 0
+        for key, item in value.items():
+            if item is None:
+                removed += 1
+                continue
+            kept[key], count = strip_nulls(item)
+            removed += count
+        return kept, removed
+    if isinstance(value, list):
+        kept_list, removed = [], 0
+        for item in value:
+            if item is None:
+                removed += 1
+                continue
+            cleaned, count = strip_nulls(item)
+            kept_list.append(cleaned)
+            removed += count
+        return kept_list, removed
+    return value, 0
+
+
+def prepare_document(document: Any) -> tuple[dict[str, Any], list[str]]:
+    """The document as checkov should see it, and notes on what was changed."""
+    if not isinstance(document, dict):
+        raise ValueError("the top level is not a JSON object")
+    cleaned, nulls = strip_nulls(document)
+    notes = []
+    if nulls:
+        notes.append(f"stripped {nulls} explicit null(s)")
+    terraform = cleaned.get("terraform")
+    if isinstance(terraform, dict) and "required_version" in terraform:
+        del terraform["required_version"]
+        notes.append("removed terraform.required_version (checkov 3.3 cannot parse it: issue 7454)")
+    return cleaned, notes
+
+
+_INDENT_BLOCK, _INDENT_TYPE, _INDENT_NAME = 2, 4, 6
+_DECODER = json.JSONDecoder()
+
+
+def _object_key(text: str) -> str | None:
+    """The key of a line ``"key": {`` (JSON-escaped keys decoded), or None if the line is not an object member
+    that opens an object."""
+    if not text.startswith('"'):
+        return None
+    try:
+        key, end = _DECODER.raw_decode(text)
+    except ValueError:
+        return None
+    rest = text[end:].lstrip()
+    if not rest.startswith(":") or not rest[1:].lstrip().startswith("{"):
+        return None
+    return key if isinstance(key, str) else None
+
+
+def resource_lines(text: str) -> dict[int, str]:
+    """Line number -> ``type.name`` for every resource (and ``data.type.name`` for every data source) of a
+    JSON document written with two-space indentation. Other layouts give an empty map."""
+    index: dict[int, str] = {}
+    block: str | None = None
+    resource_type: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        content = line.lstrip(" ")
+        indent = len(line) - len(content)
+        if indent == _INDENT_BLOCK:
+            key = _object_key(content)
+            block = key if key in ("resource", "data") else None
+            resource_type = None
+        elif block and indent == _INDENT_TYPE:
+            resource_type = _object_key(content)
+        elif block and resource_type and indent == _INDENT_NAME:
+            name = _object_key(content)
+            if name and name != "//":
+                prefix = "data." if block == "data" else ""
+                index[number] = f"{prefix}{resource_type}.{name}"
+    return index
+
+
+def _construct_paths(document: dict[str, Any]) -> dict[str, str]:
+    paths = {}
+    for block, prefix in (("resource", ""), ("data", "data.")):
+        for resource_type, resources in (document.get(block) or {}).items():
+            if not isinstance(resources, dict):
+                continue
+            for name, config in resources.items():
+                metadata = config.get("//", {}).get("metadata", {}) if isinstance(config, dict) else {}
+                if isinstance(metadata, dict) and isinstance(metadata.get("path"), str):
+                    paths[f"{prefix}{resource_type}.{name}"] = metadata["path"]
+    return paths
+
+
+def _addresses(document: dict[str, Any]) -> list[str]:
+    return [f"{prefix}{resource_type}.{name}"
+            for block, prefix in (("resource", ""), ("data", "data."))
+            for resource_type, resources in (document.get(block) or {}).items() if isinstance(resources, dict)
+            for name in resources if name != "//"]
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def scan_folder_name(index: int, stack: Stack) -> str:
+    """The scratch folder of a stack: unique and file-system safe whatever the stack is called."""
+    return f"{index:02d}-{_UNSAFE.sub('_', stack.name)}"
+
+
+def prepare(stack: Stack, scan_root: Path, index: int) -> PreparedStack:
+    """Copy a stack's JSON, prepared, to ``<scan_root>/<folder>/cdk.tf.json``. Raises GateError if the stack's
+    file is missing or is not JSON."""
+    try:
+        original = stack.source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GateError(f"stack {stack.name}: {stack.source} does not exist (listed in manifest.json)") from None
+    except OSError as error:
+        raise GateError(f"stack {stack.name}: cannot read {stack.source}: {error}") from None
+    try:
+        document, notes = prepare_document(json.loads(original))
+    except ValueError as error:
+        raise GateError(f"stack {stack.name}: {stack.source} is not valid cdktf JSON: {error}") from None
+    folder = scan_root / scan_folder_name(index, stack)
+    folder.mkdir(parents=True)
+    scan_file = folder / "cdk.tf.json"
+    text = json.dumps(document, indent=2) + "\n"
+    scan_file.write_text(text, encoding="utf-8")
+    return PreparedStack(
+        stack=stack, scan_file=scan_file, scan_lines=resource_lines(text),
+        source_lines={address: line for line, address in resource_lines(original).items()},
+        construct_paths=_construct_paths(document), addresses=_addresses(document), notes=notes)

@@ -1,0 +1,213 @@
+"""What the delivery workflows read from a synthesized folder, as plain functions the tests call too.
+
+- which stacks belong to an environment, and their apply order (``manifest.json`` dependencies);
+- the plan matrix of a pull request (environments whose stacks the synth diff says change);
+- a GitHub Actions role's ARN and the ECR registry of an environment, found in the synthesized stacks (roles by
+  their ``github-actions-role`` tag, the account from the AWS provider's ``allowed_account_ids``), so the
+  workflows keep no hand-copied ARNs;
+- a summary of a ``terraform show -json`` plan, the pull-request comment, and SARIF run categories.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from tools.synth_diff.diff import load_stacks
+from tools.synth_diff.stateful import is_stateful
+
+#: Mirrors modules/delivery.py (ROLE_KIND_TAG and the environment tag of deploy roles); a test keeps them equal.
+ROLE_KIND_TAG = "github-actions-role"
+ENVIRONMENT_TAG = "github-environment"
+ROLE_KINDS = ("plan", "deploy", "image-push")
+#: GitHub refuses comments longer than 65,536 characters.
+COMMENT_LIMIT = 60_000
+
+
+def environment_names(env_dir: Path, stacks: Sequence[str] = ()) -> list[str]:
+    """The environments of a folder of environment files (``<name>.yaml``); without such files, the prefixes of
+    the ``stacks`` names (``<env>-<layer>``)."""
+    names = sorted(p.stem for p in Path(env_dir).glob("*.yaml"))
+    return names or sorted({s.rsplit("-", 1)[0] for s in stacks if "-" in s})
+
+
+def environment_of(stack: str, environments: Sequence[str]) -> str | None:
+    """The environment a stack (``<env>-<layer>``) belongs to; the longest matching name wins."""
+    matches = [e for e in environments if stack.startswith(f"{e}-")]
+    return max(matches, key=len) if matches else None
+
+
+def stacks_of(manifest: Mapping[str, Mapping], environment: str, environments: Sequence[str]) -> list[str]:
+    return sorted(name for name in manifest if environment_of(name, environments) == environment)
+
+
+def deploy_order(manifest: Mapping[str, Mapping], names: Sequence[str]) -> list[str]:
+    """``names`` ordered so every stack comes after the stacks it depends on (ties by name). Dependencies outside
+    ``names`` are taken as already applied."""
+    wanted = set(names)
+    unknown = wanted - manifest.keys()
+    if unknown:
+        raise KeyError(f"stack(s) {', '.join(sorted(unknown))} not in the manifest "
+                       f"(synthesized: {', '.join(sorted(manifest))})")
+    waiting = {n: {d for d in manifest[n].get("dependencies", []) if d in wanted} for n in wanted}
+    order: list[str] = []
+    while waiting:
+        ready = sorted(n for n, deps in waiting.items() if not deps)
+        if not ready:
+            raise ValueError(f"stacks depend on each other in a cycle: {', '.join(sorted(waiting))}")
+        for name in ready:
+            order.append(name)
+            del waiting[name]
+        for deps in waiting.values():
+            deps.difference_update(ready)
+    return order
+
+
+def plan_matrix(changed_stacks: Sequence[str], manifest: Mapping[str, Mapping],
+                environments: Sequence[str]) -> dict:
+    """A GitHub Actions matrix with one entry per environment that has changed stacks: ``environment`` and
+    ``stacks`` (space-separated, in apply order)."""
+    by_environment: dict[str, list[str]] = {}
+    for stack in changed_stacks:
+        environment = environment_of(stack, environments)
+        if environment is not None and stack in manifest:
+            by_environment.setdefault(environment, []).append(stack)
+    return {"include": [{"environment": e, "stacks": " ".join(deploy_order(manifest, stacks))}
+                        for e, stacks in sorted(by_environment.items())]}
+
+
+def _environment_stacks(outdir: Path, environment: str, environments: Sequence[str]) -> dict[str, dict]:
+    stacks = load_stacks(outdir)
+    mine = {n: s for n, s in stacks.items() if environment_of(n, environments) == environment}
+    if not mine:
+        raise LookupError(f"no stack of environment {environment!r} in {outdir} "
+                          f"(synthesized: {', '.join(sorted(stacks))})")
+    return mine
+
+
+def _aws_provider(stacks: Mapping[str, Mapping], environment: str) -> dict:
+    for stack in stacks.values():
+        for provider in (stack.get("provider") or {}).get("aws") or []:
+            if provider.get("allowed_account_ids") and provider.get("region"):
+                return provider
+    raise LookupError(f"no AWS provider with allowed_account_ids and region in the stacks of {environment!r}")
+
+
+def github_role_arn(outdir: Path, environment: str, kind: str, environments: Sequence[str]) -> str:
+    """The ARN of the GitHub Actions role of ``kind`` (plan, deploy, image-push) in ``environment``'s account,
+    from the synthesized stacks. A deploy role must also be tagged with that environment."""
+    if kind not in ROLE_KINDS:
+        raise ValueError(f"unknown role kind {kind!r}; allowed: {', '.join(ROLE_KINDS)}")
+    stacks = _environment_stacks(outdir, environment, environments)
+    account = _aws_provider(stacks, environment)["allowed_account_ids"][0]
+    names = sorted(
+        role["name"] for stack in stacks.values()
+        for role in ((stack.get("resource") or {}).get("aws_iam_role") or {}).values()
+        if (role.get("tags") or {}).get(ROLE_KIND_TAG) == kind
+        and (kind != "deploy" or (role.get("tags") or {}).get(ENVIRONMENT_TAG) == environment))
+    if len(names) != 1:
+        found = f"found {len(names)}: {', '.join(names)}" if names else "found none"
+        raise LookupError(f"expected one {kind} role tagged {ROLE_KIND_TAG}={kind} in the stacks of "
+                          f"{environment!r}, {found}. Is the delivery construct wired into the "
+                          f"{environment}-delivery stack, and the stack deployed once by hand (README: bootstrap)?")
+    return f"arn:aws:iam::{account}:role/{names[0]}"
+
+
+def aws_target(outdir: Path, environment: str, environments: Sequence[str]) -> dict[str, str]:
+    """The account, region and ECR registry host of ``environment``, from its stacks' AWS provider."""
+    provider = _aws_provider(_environment_stacks(outdir, environment, environments), environment)
+    account, region = provider["allowed_account_ids"][0], provider["region"]
+    return {"account_id": account, "region": region, "registry": f"{account}.dkr.ecr.{region}.amazonaws.com"}
+
+
+def summarize_plan(plan: Mapping) -> dict:
+    """Counts and the notable addresses of a ``terraform show -json`` plan."""
+    counts = {"add": 0, "change": 0, "destroy": 0, "replace": 0, "forget": 0}
+    destroyed, replaced, stateful = [], [], []
+    for change in plan.get("resource_changes") or []:
+        if change.get("mode") == "data":
+            continue
+        actions = change.get("change", {}).get("actions") or []
+        address, resource_type = change.get("address", "?"), change.get("type", "")
+        if set(actions) == {"create", "delete"}:
+            counts["replace"] += 1
+            replaced.append(address)
+        elif actions == ["create"]:
+            counts["add"] += 1
+        elif actions == ["update"]:
+            counts["change"] += 1
+        elif actions == ["delete"]:
+            counts["destroy"] += 1
+            destroyed.append(address)
+        elif actions == ["forget"]:
+            counts["forget"] += 1
+        else:
+            continue
+        if "delete" in actions and is_stateful(resource_type):
+            stateful.append(address)
+    return {**counts, "destroyed": destroyed, "replaced": replaced, "stateful_destroyed": stateful}
+
+
+def render_pr_comment(*, diff_markdown: str, plans: Mapping[str, Mapping], planned_stacks: Sequence[str],
+                      gate_outcome: str, gate_log: str = "", run_url: str = "") -> str:
+    """The pull request's one report: plans per stack, the policy gate, and the synth diff.
+
+    ``plans``: stack -> ``summarize_plan`` result, or ``{"error": "..."}`` for a plan that failed.
+    ``planned_stacks``: the stacks that should have a plan (those the synth diff says change).
+    ``gate_outcome``: the step outcome of ``make gate`` (success, failure, cancelled, skipped).
+    """
+    lines = ["## Platform report", ""]
+    if run_url:
+        lines += [f"Workflow run: {run_url}", ""]
+    lines += ["### Terraform plans", ""]
+    if not planned_stacks:
+        lines += ["No stack changes, nothing to plan.", ""]
+    else:
+        lines += ["| stack | plan | add | change | destroy | replace | notes |", "|---|---|---|---|---|---|---|"]
+        for stack in planned_stacks:
+            plan = plans.get(stack)
+            if plan is None:
+                lines.append(f"| `{stack}` | not run | | | | | see the workflow run |")
+            elif "error" in plan:
+                lines.append(f"| `{stack}` | :x: failed | | | | | {str(plan['error']).replace('|', '/')} |")
+            else:
+                notes = []
+                if plan["stateful_destroyed"]:
+                    stateful = ", ".join(f"`{a}`" for a in plan["stateful_destroyed"])
+                    notes.append(f":warning: destroys stateful {stateful}")
+                if plan["replaced"]:
+                    notes.append("replaces " + ", ".join(f"`{a}`" for a in plan["replaced"][:10]))
+                lines.append(f"| `{stack}` | :white_check_mark: | {plan['add']} | {plan['change']} | "
+                             f"{plan['destroy']} | {plan['replace']} | {'; '.join(notes)} |")
+        lines.append("")
+    outcomes = {"success": ":white_check_mark: passed", "failure": ":x: failed"}
+    icon = outcomes.get(gate_outcome, gate_outcome or "not run")
+    lines += ["### Policy gate (checkov)", "", f"`make gate`: {icon}", ""]
+    if gate_log.strip():
+        tail = "\n".join(gate_log.strip().splitlines()[-60:])
+        lines += ["<details><summary>gate output (last lines)</summary>", "", "```text", tail, "```", "",
+                  "</details>", ""]
+    lines += [diff_markdown.strip(), ""]
+    comment = "\n".join(lines)
+    if len(comment) > COMMENT_LIMIT:
+        note = "\n\n*The report is cut here (GitHub's comment size limit): the full synth diff is in the run's " \
+               "job summary and artifacts.*\n"
+        comment = comment[:COMMENT_LIMIT - len(note)] + note
+    return comment
+
+
+def label_sarif_runs(folder: Path, prefix: str = "checkov") -> list[Path]:
+    """Give each run of each ``*.sarif`` file in ``folder`` its own category (``<prefix>/<file stem>/``) where it
+    has none. Code scanning refuses an upload with several runs of the same tool and category."""
+    labelled = []
+    for sarif_file in sorted(Path(folder).glob("*.sarif")):
+        log = json.loads(sarif_file.read_text())
+        runs = log.get("runs") or []
+        for index, run in enumerate(runs):
+            details = run.setdefault("automationDetails", {})
+            if not details.get("id"):
+                details["id"] = f"{prefix}/{sarif_file.stem}/" + (f"{index}/" if len(runs) > 1 else "")
+        sarif_file.write_text(json.dumps(log, indent=2))
+        labelled.append(sarif_file)
+    return labelled
