@@ -66,9 +66,17 @@ def main() -> int:
         print(error, file=sys.stderr)
         return 2
     from modules.app import synthesize_platform
+    from platform_config.scheduling import SchedulingError
 
     target = Path(os.environ.get("CDKTF_OUTDIR") or "cdktf.out")
-    replace_directory_atomically(target, lambda scratch: synthesize_platform(environments, scratch))
+    try:
+        replace_directory_atomically(target, lambda scratch: synthesize_platform(environments, scratch))
+    except SchedulingError as error:
+        print(f"Workloads that cannot be scheduled ({len(error.problems)} problem(s)); nothing was synthesized:",
+              file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
     names = ", ".join(e.name for e in environments)
     print(f"Synthesized {names} into {target}", file=sys.stderr)
     return 0

@@ -9,6 +9,7 @@ from cdktf import App
 
 from modules.platform_stack import PlatformStack
 from modules.stacks import ClusterStack, DataStack, DeliveryStack, NetworkStack
+from modules.workloads_stack import WorkloadsStack
 from platform_config.models import Environment
 
 
@@ -26,7 +27,8 @@ def build_platform(app: App, environments: Sequence[Environment]) -> dict[str, l
             layers.append(delivery)
         data = DataStack(app, environment=environment, network=network.network, cluster=cluster.cluster)
         platform = PlatformStack(app, environment=environment, network=network, cluster=cluster, data=data)
-        stacks[environment.name] = [*layers, network, cluster, data, platform]
+        workloads = WorkloadsStack(app, environment=environment, cluster=cluster, data=data, platform=platform)
+        stacks[environment.name] = [*layers, network, cluster, data, platform, workloads]
     return stacks
 
 

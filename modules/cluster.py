@@ -36,11 +36,13 @@ CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterA
 #: Read-only access to the cluster's objects (Secrets excluded): enough to plan the in-cluster layers.
 CLUSTER_VIEWER_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 
-#: Ports the control plane must reach on nodes: the kubelet, and admission webhooks (Linkerd's injector and
-#: policy validator listen on 8443 and 9443; metrics-server on 4443; most other webhooks on 443). Without them
-#: pods start without sidecars or webhooks time out.
-CONTROL_PLANE_TO_NODE_PORTS = {443: "webhooks", 4443: "metrics-server", 8443: "webhooks (Linkerd injector)",
-                               9443: "webhooks (Linkerd policy, controllers)", 10250: "kubelet"}
+#: Ports the control plane must reach on nodes: the kubelet, admission webhooks (Linkerd's injector and policy
+#: validator listen on 8443 and 9443; most other webhooks on 443) and aggregated APIs (metrics-server on 4443,
+#: Kueue's visibility API on 8082). Without them pods start without sidecars, webhooks time out, or namespace
+#: deletion hangs on an unavailable API.
+CONTROL_PLANE_TO_NODE_PORTS = {443: "webhooks", 4443: "metrics-server", 8082: "Kueue visibility API",
+                               8443: "webhooks (Linkerd injector)", 9443: "webhooks (Linkerd policy, controllers)",
+                               10250: "kubelet"}
 
 
 class Cluster(Construct):

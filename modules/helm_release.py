@@ -21,6 +21,9 @@ class PlatformRelease(Construct):
     Inputs (keyword-only):
       release: the release name, a key of ``platform_config/data/charts.yaml`` (repository, chart, exact version,
         namespace).
+      chart: the catalogue key whose chart pin to install, when several releases share one chart (default:
+        ``release``); its values still come from ``helm-values/<chart>/``.
+      namespace: where to install (default: the catalogue entry's namespace).
       environment_name: selects ``helm-values/<release>/values-<env>.yaml``.
       computed_values: values from the infrastructure, merged last (default none).
       sensitive_values: dotted value path -> value for secrets (e.g. a private key) that must not appear in the
@@ -31,18 +34,21 @@ class PlatformRelease(Construct):
     Failed installs and upgrades roll back (atomic). Exposes ``release``, ``values`` (the merged dict) and ``pin``.
     """
 
-    def __init__(self, scope: Construct, id: str, *, release: str, environment_name: str,
-                 computed_values: Mapping[str, Any] | None = None, sensitive_values: Mapping[str, str] | None = None,
+    def __init__(self, scope: Construct, id: str, *, release: str, environment_name: str, chart: str | None = None,
+                 namespace: str | None = None, computed_values: Mapping[str, Any] | None = None,
+                 sensitive_values: Mapping[str, str] | None = None,
                  depends_on: Sequence[ITerraformDependable] = (), timeout: int = DEFAULT_TIMEOUT) -> None:
         super().__init__(scope, id)
         catalogue = chart_catalogue()
-        if release not in catalogue:
-            raise ValueError(f"release {release!r} is not in the chart catalogue; known: {', '.join(catalogue)}")
-        self.pin: ChartPin = catalogue[release]
-        self.values = release_values(release, environment_name, computed_values)
+        chart = chart or release
+        if chart not in catalogue:
+            raise ValueError(f"release {release!r}: chart {chart!r} is not in the chart catalogue; "
+                             f"known: {', '.join(catalogue)}")
+        self.pin: ChartPin = catalogue[chart]
+        self.values = release_values(chart, environment_name, computed_values)
         self.release = Release(
             self, "release", name=release, repository=self.pin.repository, chart=self.pin.chart,
-            version=self.pin.version, namespace=self.pin.namespace, create_namespace=False,
+            version=self.pin.version, namespace=namespace or self.pin.namespace, create_namespace=False,
             values=[values_yaml(self.values)],
             set_sensitive=[ReleaseSetSensitive(name=k, value=v) for k, v in (sensitive_values or {}).items()] or None,
             atomic=True, cleanup_on_fail=True, wait=True, timeout=timeout, max_history=10,

@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from cdktf import Fn
-from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes, HelmProviderKubernetesExec
-from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider, KubernetesProviderExec
 from cdktf_cdktf_provider_tls.provider import TlsProvider
 from constructs import Construct
 
+from modules.cluster_providers import configure_cluster_providers
 from modules.helm_release import PlatformRelease
 from modules.kubernetes_objects import KubernetesObjects
 from modules.linkerd import LinkerdIdentity
@@ -26,7 +25,6 @@ from platform_config.data_layer import controller_identities, controller_policy,
 from platform_config.gpu_sharing import gpu_operator_values
 from platform_config.models import Environment
 
-EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
 PROMETHEUS_RELEASE = "kube-prometheus-stack"
 
 
@@ -39,7 +37,8 @@ class PlatformStack(LayerStack):
         super().__init__(scope, environment=environment, layer="platform")
         env = environment
         eks = cluster.cluster.eks
-        self._providers(env, endpoint=eks.endpoint, ca_data=eks.certificate_authority.get(0).data)
+        configure_cluster_providers(self, environment=env, endpoint=eks.endpoint,
+                                    ca_data=eks.certificate_authority.get(0).data)
 
         self.controller_roles = {
             name: PodIdentityRole(
@@ -57,6 +56,7 @@ class PlatformStack(LayerStack):
             volume_key_arn=cluster.cluster.key.arn, file_system_id=data.file_system.file_system.id,
             retain=env.protection.prevent_destroy))
 
+        TlsProvider(self, "tls")
         identity = LinkerdIdentity(self, "linkerd-identity")
         self.releases: dict[str, PlatformRelease] = {}
         ready = namespaces.resources
@@ -102,16 +102,6 @@ class PlatformStack(LayerStack):
         self._release("argocd-apps", env, after=[self.releases["argo-cd"].release], computed={
             "applications": {"platform-root": {"source": {
                 "repoURL": gitops.repository_url, "targetRevision": gitops.revision, "path": gitops.path}}}})
-
-    def _providers(self, env: Environment, *, endpoint: str, ca_data: str) -> None:
-        ca = Fn.base64decode(ca_data)
-        args = ["eks", "get-token", "--cluster-name", env.cluster_name, "--region", env.region]
-        KubernetesProvider(self, "kubernetes", host=endpoint, cluster_ca_certificate=ca,
-                           exec=[KubernetesProviderExec(api_version=EXEC_API_VERSION, command="aws", args=args)])
-        HelmProvider(self, "helm", kubernetes=HelmProviderKubernetes(
-            host=endpoint, cluster_ca_certificate=ca,
-            exec=HelmProviderKubernetesExec(api_version=EXEC_API_VERSION, command="aws", args=args)))
-        TlsProvider(self, "tls")
 
     @staticmethod
     def _service_account(name: str) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def system_namespaces() -> dict[str, dict[str, str]]:
     return _data("namespaces.yaml")["system"]
 
 
-def _namespace(name: str, pod_security: str, meshed: bool) -> Manifest:
+def namespace_manifest(name: str, pod_security: str, meshed: bool) -> Manifest:
     labels = {f"pod-security.kubernetes.io/{mode}": pod_security for mode in POD_SECURITY_LABELS}
     if pod_security == "baseline":
         labels["pod-security.kubernetes.io/warn"] = "restricted"
@@ -58,8 +58,8 @@ def _namespace(name: str, pod_security: str, meshed: bool) -> Manifest:
 
 def namespaces() -> list[Manifest]:
     """Every namespace the platform creates: the application ones meshed, the system ones not."""
-    return ([_namespace(n, s["pod_security"], meshed=True) for n, s in application_namespaces().items()]
-            + [_namespace(n, s["pod_security"], meshed=False) for n, s in system_namespaces().items()])
+    return ([namespace_manifest(n, s["pod_security"], meshed=True) for n, s in application_namespaces().items()]
+            + [namespace_manifest(n, s["pod_security"], meshed=False) for n, s in system_namespaces().items()])
 
 
 def resource_quota(namespace: str, quota: NamespaceQuota) -> Manifest:

@@ -86,5 +86,34 @@ def test_a_prod_protection_override_synthesizes_with_a_warning_line(tmp_path):
     assert result.returncode == 0, result.stderr
     assert ("WARNING: prod: stateful resources are NOT protected from destroy "
             "(protection.unprotected_prod_override: INC-4711 account move)") in result.stderr.splitlines()
-    assert sorted(p.name for p in (outdir / "stacks").iterdir()) == ["prod-cluster", "prod-data", "prod-delivery",
-                                                                       "prod-network", "prod-platform"]
+    assert sorted(p.name for p in (outdir / "stacks").iterdir()) == [
+        "prod-cluster", "prod-data", "prod-delivery", "prod-network", "prod-platform", "prod-workloads"]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda d: d["workloads"]["inference"]["engines"]["vllm"]["placement"]["gpu"].update(
+        resource="nvidia.com/mig-7g.80gb"),
+     "inference/vllm requests nvidia.com/mig-7g.80gb x1: no pool offers it (pools considered: a100-timeslice offers "
+     "nvidia.com/gpu x32/node; a100-mig offers nvidia.com/mig-1g.10gb x16/node, nvidia.com/mig-2g.20gb x8/node, "
+     "nvidia.com/mig-3g.40gb x8/node; h100-timeslice offers nvidia.com/gpu x16/node)"),
+    (lambda d: d["workloads"]["inference"]["engines"]["vllm"]["scaling"].update(max_replicas=60),
+     "pool a100-mig at its max size 6 holds 48 nvidia.com/mig-3g.40gb; the workloads placed on it need 60 "
+     "(inference/vllm 60)"),
+], ids=["a mig profile no pool offers", "more replicas than the pool holds"])
+def test_unschedulable_workloads_stop_the_synth_naming_workload_resource_and_pools(tmp_path, change, expected):
+    env_dir = tmp_path / "environments"
+    env_dir.mkdir()
+    data = yaml.safe_load((DEFAULT_ENV_DIR / "prod.yaml").read_text())
+    change(data)
+    (env_dir / "prod.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    outdir = previous_output(tmp_path)
+
+    result = run_main(env_dir, outdir)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "Workloads that cannot be scheduled (1 problem(s)); nothing was synthesized:"
+    assert lines[1] == f"  {expected}"
+    assert (outdir / "stacks" / "prod-network" / "cdk.tf.json").read_text() == '{"previous": true}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "environments"]

@@ -12,15 +12,17 @@ from tests_support import resources
 
 @pytest.fixture(scope="module")
 def edited_dev(tmp_path_factory):
-    """dev with 3 replicas on the A100 time-slicing pool and a 2x 3g.40gb layout on the MIG pool, synthesized."""
+    """dev with 3 replicas on the A100 time-slicing pool (and training shares that still fit) and a
+    3g.40gb + 2x 2g.20gb layout on the MIG pool, synthesized."""
     from cdktf import App
 
     from modules.app import build_platform
 
     data = yaml.safe_load((DEFAULT_ENV_DIR / "dev.yaml").read_text())
     data["node_pools"]["a100-timeslice"]["gpu"]["sharing"]["replicas"] = 3
-    data["node_pools"]["a100-mig"]["gpu"]["sharing"]["layout"] = {"3g.40gb": 2}
-    data["platform"]["namespace_quotas"]["inference"]["mig_slices"] = {"3g.40gb": 8}
+    data["workloads"]["training"]["teams"]["research"]["gpus"]["a100-timeslice"] = 12
+    data["node_pools"]["a100-mig"]["gpu"]["sharing"]["layout"] = {"3g.40gb": 1, "2g.20gb": 2}
+    data["platform"]["namespace_quotas"]["inference"]["mig_slices"] = {"3g.40gb": 8, "2g.20gb": 16}
     data["platform"]["namespace_quotas"]["agentic"]["mig_slices"] = {}
     folder = tmp_path_factory.mktemp("edited")
     (folder / "dev.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
@@ -53,9 +55,10 @@ def test_new_replicas_reach_the_autoscaler_tags_and_the_device_plugin_config(sta
 
 
 def test_a_new_mig_layout_reaches_the_autoscaler_tags_and_the_mig_manager_config(stacks, edited_dev):
-    assert autoscaler_tags(edited_dev["cluster"], "a100-mig") == {"nvidia.com/mig-3g.40gb": "16"}
+    assert autoscaler_tags(edited_dev["cluster"], "a100-mig") == {"nvidia.com/mig-2g.20gb": "16",
+                                                                  "nvidia.com/mig-3g.40gb": "8"}
     config = yaml.safe_load(operator_values(edited_dev["platform"])["migManager"]["config"]["data"]["config.yaml"])
-    assert config["mig-configs"]["a100-mig"][0]["mig-devices"] == {"3g.40gb": 2}
+    assert config["mig-configs"]["a100-mig"][0]["mig-devices"] == {"2g.20gb": 2, "3g.40gb": 1}
 
 
 def test_the_node_label_still_names_the_regenerated_entries(edited_dev):

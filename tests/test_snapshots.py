@@ -4,7 +4,7 @@
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-LAYERS = ("delivery", "network", "cluster", "data", "platform")
+LAYERS = ("delivery", "network", "cluster", "data", "platform", "workloads")
 STACKS = [f"{env}-{layer}" for env in ("dev", "staging", "prod") for layer in LAYERS]
 
 

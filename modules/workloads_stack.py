@@ -1,0 +1,87 @@
+"""The ``<env>-workloads`` layer: the teams' reasons to use the platform.
+
+MLflow, the training operator and queues, the inference servers and the agent runtimes. Before anything is
+built, the scheduling check proves every GPU workload fits a pool at its largest scale (``SchedulingError``
+otherwise, which stops the synth with one line per problem and leaves the previous output untouched).
+"""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from modules.cluster_providers import configure_cluster_providers
+from modules.database import DATABASE_NAME, POSTGRES_PORT
+from modules.helm_release import PlatformRelease
+from modules.kubernetes_objects import KubernetesObjects
+from modules.stacks import ClusterStack, DataStack, LayerStack
+from platform_config import cluster_objects, workloads
+from platform_config.data_layer import workload_identities
+from platform_config.models import Environment
+from platform_config.scheduling import check_schedulable, demands_from_manifests, demands_from_training_queues
+
+#: The chart that delivers manifests (custom resources included) through Helm.
+MANIFESTS_CHART = "platform-resources"
+WANDB_NAMESPACE = "wandb"
+
+
+class WorkloadsStack(LayerStack):
+    """Exposes ``releases`` by name and ``manifests`` by group (inference, agents, training, mlops)."""
+
+    def __init__(self, scope: Construct, *, environment: Environment, cluster: ClusterStack, data: DataStack,
+                 platform: LayerStack) -> None:
+        super().__init__(scope, environment=environment, layer="workloads")
+        env = environment
+        # CRDs, namespaces, secret sync and controllers come from the platform layer; nothing here references it.
+        self.add_dependency(platform)
+        eks = cluster.cluster.eks
+        configure_cluster_providers(self, environment=env, endpoint=eks.endpoint,
+                                    ca_data=eks.certificate_authority.get(0).data)
+        refs = workloads.InfrastructureRefs(
+            model_bucket=data.buckets["model-registry"].name, file_system_id=data.file_system.file_system.id,
+            models_access_point_id=data.file_system.access_points["models"].id,
+            database_secret_arn=data.database.master_secret_arn)
+        self.manifests = {
+            "inference": workloads.inference_manifests(env, refs),
+            "agents": workloads.agent_manifests(env),
+            "training": workloads.training_manifests(env),
+            "mlops": workloads.mlops_manifests(env, refs),
+        }
+        check_schedulable(env, [*demands_from_manifests(self.manifests["inference"] + self.manifests["agents"]),
+                                *demands_from_training_queues(env)])
+
+        self.releases: dict[str, PlatformRelease] = {}
+        self._release("kubeflow-trainer")
+        self._release("kueue", after=["kubeflow-trainer"])
+        self._manifests("mlops-resources", "mlops")
+        self._release("mlflow", after=["mlops-resources"], computed={
+            "backendStore": {"postgres": self._database(data)},
+            "auth": {"postgres": self._database(data)},
+            "artifactRoot": {"s3": {"bucket": data.buckets["artifacts"].name}},
+            "serviceAccount": {"create": True, "name": workload_identities()["mlflow"].service_account},
+            "extraEnvVars": {"AWS_DEFAULT_REGION": env.region}})
+        self._manifests("training-resources", "training", after=["kueue"])
+        self._manifests("inference-servers", "inference")
+        self._manifests("agent-runtimes", "agents", after=["inference-servers"])
+        if env.workloads.wandb.self_managed:
+            # The operator only: the W&B instance (its MySQL 8, Redis, license and host) is declared through GitOps.
+            namespace = KubernetesObjects(self, "wandb-namespace", manifests=[cluster_objects.namespace_manifest(
+                WANDB_NAMESPACE, "restricted", meshed=False)])
+            self.releases["wandb-operator"] = PlatformRelease(
+                self, "release-wandb-operator", release="wandb-operator", environment_name=env.name,
+                depends_on=namespace.resources)
+
+    @staticmethod
+    def _database(data: DataStack) -> dict:
+        return {"host": data.database.instance.address, "port": POSTGRES_PORT, "database": DATABASE_NAME}
+
+    def _release(self, name: str, *, after: tuple[str, ...] | list[str] = (), computed: dict | None = None,
+                 chart: str | None = None, namespace: str | None = None) -> None:
+        self.releases[name] = PlatformRelease(
+            self, f"release-{name}", release=name, chart=chart, namespace=namespace,
+            environment_name=self.environment.name, computed_values=computed,
+            depends_on=[self.releases[a].release for a in after])
+
+    def _manifests(self, name: str, group: str, *, after: tuple[str, ...] | list[str] = ()) -> None:
+        namespace = {"agents": "agentic"}.get(group, group)
+        self._release(name, after=after, chart=MANIFESTS_CHART, namespace=namespace,
+                      computed={"resources": self.manifests[group]})

@@ -1,0 +1,424 @@
+"""The workloads' Kubernetes manifests: inference servers, agent runtimes, training queues and runtimes.
+
+Pure functions of the environment and a few infrastructure names (``InfrastructureRefs``; Terraform references
+when synthesized). Every pod template is placed by our pool label and, on GPU pools, tolerates the GPU taint and
+requests the GPU resource of its placement, so the scheduling check can prove it fits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from platform_config.data_layer import workload_identities
+from platform_config.gpu_sharing import GPU_TAINT_EFFECT_KUBERNETES, GPU_TAINT_KEY, POOL_LABEL
+from platform_config.models import AgentRuntime, Environment, InferenceEngine, Placement
+
+DATA_DIR = Path(__file__).with_name("data")
+PART_OF = "mlops-platform"
+CPU_POOL = "cpu"
+MODELS_MOUNT = "/models"
+MLFLOW_URL = "http://mlflow.mlops.svc.cluster.local"
+AGENT_PORT = 8080
+#: Scale out when the pods' CPU passes this share of their request. GPU servers are also CPU-bound on tokenizing
+#: and HTTP; a queue-depth metric needs a metrics adapter the platform does not install yet.
+CPU_TARGET_PERCENT = 70
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class InfrastructureRefs:
+    """Names from other layers the manifests mention (Terraform references when synthesized)."""
+
+    model_bucket: str
+    file_system_id: str
+    models_access_point_id: str
+    database_secret_arn: str
+
+
+@cache
+def engine_catalogue() -> dict[str, Any]:
+    with (DATA_DIR / "inference_engines.yaml").open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _labels(name: str, component: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/component": component,
+            "app.kubernetes.io/part-of": PART_OF}
+
+
+def _restricted_container() -> dict[str, Any]:
+    return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+
+
+def _pod_security(user: int) -> dict[str, Any]:
+    return {"runAsNonRoot": True, "runAsUser": user, "runAsGroup": user, "fsGroup": user,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def placement_of(placement: Placement | None) -> dict[str, Any]:
+    """Node selector and tolerations of a pod: our pool label, and the GPU toleration on GPU pools."""
+    if placement is None:
+        return {"nodeSelector": {POOL_LABEL: CPU_POOL}}
+    return {"nodeSelector": {POOL_LABEL: placement.pool},
+            "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": GPU_TAINT_EFFECT_KUBERNETES}]}
+
+
+def _gpu(placement: Placement | None) -> dict[str, str]:
+    return {} if placement is None else {placement.gpu.resource: str(placement.gpu.count)}
+
+
+def _scaling(name: str, namespace: str, component: str, replicas: int, most: int) -> list[Manifest]:
+    """A disruption budget (never more than one pod down by eviction) and a CPU autoscaler."""
+    selector = {"matchLabels": {"app.kubernetes.io/name": name}}
+    budget = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+              "metadata": {"name": name, "namespace": namespace, "labels": _labels(name, component)},
+              "spec": {"maxUnavailable": 1, "selector": selector}}
+    autoscaler = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                  "metadata": {"name": name, "namespace": namespace, "labels": _labels(name, component)},
+                  "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                           "minReplicas": replicas, "maxReplicas": most,
+                           "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                               "type": "Utilization", "averageUtilization": CPU_TARGET_PERCENT}}}]}}
+    return [budget, autoscaler]
+
+
+def _service_account(name: str, namespace: str) -> Manifest:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
+
+
+# --- inference ---------------------------------------------------------------------------------------------------
+
+def _model_volume(engine: InferenceEngine, refs: InfrastructureRefs, fetcher_image: str, user: int):
+    """Volumes, mounts and init containers that put the model under /models/<name>."""
+    if engine.model.store == "efs":
+        volumes = [{"name": "models", "persistentVolumeClaim": {"claimName": "efs-models", "readOnly": True}}]
+        mounts = [{"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True}]
+        return volumes, mounts, [], f"{MODELS_MOUNT}/{engine.model.path.rstrip('/')}"
+    model_dir = f"{MODELS_MOUNT}/{engine.model.name}"
+    volumes = [{"name": "models", "emptyDir": {}}]
+    mounts = [{"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True}]
+    fetch = {
+        "name": "fetch-model", "image": fetcher_image,
+        "args": ["s3", "sync", "--only-show-errors", f"s3://{refs.model_bucket}/{engine.model.path.rstrip('/')}/",
+                 model_dir],
+        "env": [{"name": "HOME", "value": "/tmp"}],
+        "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+        "securityContext": _restricted_container() | {"runAsUser": user},
+        "volumeMounts": [{"name": "models", "mountPath": MODELS_MOUNT}, {"name": "tmp", "mountPath": "/tmp"}],
+    }
+    return volumes, mounts, [fetch], model_dir
+
+
+def inference_server(name: str, kind: str, engine: InferenceEngine, refs: InfrastructureRefs,
+                     namespace: str = "inference") -> list[Manifest]:
+    """Deployment, Service, disruption budget and autoscaler of one inference server."""
+    spec = engine_catalogue()[kind]
+    user = spec["run_as_user"]
+    volumes, mounts, init, model_dir = _model_volume(engine, refs, engine_catalogue()["model_fetcher"]["image"],
+                                                     user)
+    args = [a.format(model_dir=model_dir, served_name=engine.model.name) for a in spec["args"]]
+    ports = [{"name": port_name, "containerPort": number, "protocol": "TCP"}
+             for port_name, number in spec["ports"].items()]
+    env = [{"name": k, "value": v} for k, v in {**spec["env"], **spec["writable"]}.items()]
+    gpu = _gpu(engine.placement)
+    container: dict[str, Any] = {
+        "name": "server", "image": spec["image"].rsplit(":", 1)[0] + ":" + (engine.image_tag or
+                                                                             spec["image"].rsplit(":", 1)[1]),
+        "args": args, "ports": ports, "env": env,
+        "resources": {"requests": {"cpu": "4", "memory": "32Gi", **gpu}, "limits": {"memory": "64Gi", **gpu}},
+        # Loading a large model takes minutes: the startup probe gives it up to 30 minutes before liveness counts.
+        "startupProbe": {"httpGet": {"path": spec["readiness_path"], "port": "http"}, "periodSeconds": 10,
+                         "failureThreshold": 180},
+        "readinessProbe": {"httpGet": {"path": spec["readiness_path"], "port": "http"}, "periodSeconds": 10},
+        "livenessProbe": {"httpGet": {"path": spec["liveness_path"], "port": "http"}, "periodSeconds": 20,
+                          "failureThreshold": 3},
+        "securityContext": _restricted_container(),
+        "volumeMounts": [*mounts, {"name": "tmp", "mountPath": "/tmp"},
+                         {"name": "shm", "mountPath": "/dev/shm"}],
+    }
+    if "command" in spec:
+        container["command"] = spec["command"]
+    labels = _labels(name, "inference")
+    service_account = workload_identities()["inference"].service_account
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": engine.scaling.replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            # No surge: a rollout never needs a GPU slice beyond the pool's planned capacity.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": labels, "annotations": {
+                    "prometheus.io/scrape": "true", "prometheus.io/path": spec["metrics"]["path"],
+                    "prometheus.io/port": str(spec["ports"][spec["metrics"]["port"]])}},
+                "spec": {
+                    "serviceAccountName": service_account, "enableServiceLinks": False,
+                    "securityContext": _pod_security(user), **placement_of(engine.placement),
+                    "initContainers": init, "containers": [container],
+                    "volumes": [*volumes, {"name": "tmp", "emptyDir": {}},
+                                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}],
+                },
+            },
+        },
+    }
+    if not init:
+        del deployment["spec"]["template"]["spec"]["initContainers"]
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": {
+                   "alb.ingress.kubernetes.io/healthcheck-path": spec["readiness_path"]}},
+               "spec": {"type": "ClusterIP", "selector": {"app.kubernetes.io/name": name},
+                        "ports": [{"name": p["name"], "port": p["containerPort"], "targetPort": p["name"],
+                                   "protocol": "TCP"} for p in ports]}}
+    return [deployment, service, *_scaling(name, namespace, "inference", engine.scaling.replicas,
+                                           engine.scaling.most)]
+
+
+def _ingress(environment: Environment, engines: dict[str, str]) -> Manifest:
+    """One ALB for the HTTP APIs, routed by path: OpenAI API (/v1) to vLLM, KServe v2 (/v2) to Triton."""
+    exposure = environment.workloads.inference.http
+    annotations = {"alb.ingress.kubernetes.io/scheme": exposure.scheme,
+                   "alb.ingress.kubernetes.io/target-type": "ip",
+                   "alb.ingress.kubernetes.io/load-balancer-attributes": "idle_timeout.timeout_seconds=300"}
+    if exposure.certificate_arn:
+        annotations |= {"alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS":443}]',
+                        "alb.ingress.kubernetes.io/certificate-arn": exposure.certificate_arn,
+                        "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}
+    else:
+        annotations["alb.ingress.kubernetes.io/listen-ports"] = '[{"HTTP":80}]'
+    paths = [{"path": path, "pathType": "Prefix",
+              "backend": {"service": {"name": service, "port": {"name": "http"}}}}
+             for kind, service in engines.items() for path in engine_catalogue()[kind]["ingress_paths"]]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "inference", "namespace": "inference", "annotations": annotations},
+            "spec": {"ingressClassName": "alb", "rules": [{"http": {"paths": paths}}]}}
+
+
+def _grpc_load_balancer(environment: Environment) -> Manifest:
+    """Triton's gRPC API through an NLB with IP targets."""
+    exposure = environment.workloads.inference.tcp
+    prefix = "service.beta.kubernetes.io/aws-load-balancer"
+    annotations = {f"{prefix}-type": "external", f"{prefix}-nlb-target-type": "ip",
+                   f"{prefix}-scheme": exposure.scheme, f"{prefix}-healthcheck-protocol": "http",
+                   f"{prefix}-healthcheck-port": "8000", f"{prefix}-healthcheck-path": "/v2/health/ready"}
+    port = 8001
+    if exposure.certificate_arn:
+        port = 443
+        annotations |= {f"{prefix}-ssl-cert": exposure.certificate_arn, f"{prefix}-ssl-ports": "443",
+                        f"{prefix}-ssl-negotiation-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "triton-grpc", "namespace": "inference", "annotations": annotations},
+            "spec": {"type": "LoadBalancer", "selector": {"app.kubernetes.io/name": "triton"},
+                     "ports": [{"name": "grpc", "port": port, "targetPort": "grpc", "protocol": "TCP"}]}}
+
+
+def _mesh_exceptions(environment: Environment, served: dict[str, str]) -> list[Manifest]:
+    """Load balancers cannot speak the mesh's mTLS: the serving ports admit plain traffic from the VPC (where
+    the ALB and NLB live); every other port of the namespace stays all-authenticated."""
+    vpc = {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "NetworkAuthentication",
+           "metadata": {"name": "vpc", "namespace": "inference"},
+           "spec": {"networks": [{"cidr": str(environment.network.vpc_cidr)}]}}
+    manifests = [vpc]
+    for kind, name in served.items():
+        for port_name, protocol in (("http", "HTTP/1"), ("grpc", "gRPC")):
+            if port_name not in engine_catalogue()[kind]["ports"]:
+                continue
+            server = f"{name}-{port_name}"
+            manifests += [
+                {"apiVersion": "policy.linkerd.io/v1beta3", "kind": "Server",
+                 "metadata": {"name": server, "namespace": "inference"},
+                 "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": name}}, "port": port_name,
+                          "proxyProtocol": protocol, "accessPolicy": "deny"}},
+                {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "AuthorizationPolicy",
+                 "metadata": {"name": f"{server}-from-vpc", "namespace": "inference"},
+                 "spec": {"targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": server},
+                          "requiredAuthenticationRefs": [{"group": "policy.linkerd.io",
+                                                          "kind": "NetworkAuthentication", "name": "vpc"}]}},
+            ]
+    return manifests
+
+
+def _efs_models_volume(refs: InfrastructureRefs) -> list[Manifest]:
+    """The EFS ``models`` access point as a read-only volume of the inference namespace."""
+    return [
+        {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "efs-models-inference"},
+         "spec": {"capacity": {"storage": "1Ti"}, "accessModes": ["ReadOnlyMany"],
+                  "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "", "volumeMode": "Filesystem",
+                  "claimRef": {"namespace": "inference", "name": "efs-models"},
+                  "csi": {"driver": "efs.csi.aws.com",
+                          "volumeHandle": f"{refs.file_system_id}::{refs.models_access_point_id}"}}},
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+         "metadata": {"name": "efs-models", "namespace": "inference"},
+         "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "", "volumeName": "efs-models-inference",
+                  "resources": {"requests": {"storage": "1Ti"}}}},
+    ]
+
+
+def inference_manifests(environment: Environment, refs: InfrastructureRefs) -> list[Manifest]:
+    inference = environment.workloads.inference
+    served = {kind: kind for kind, engine in inference.engines.items() if engine.enabled}
+    manifests: list[Manifest] = [_service_account(workload_identities()["inference"].service_account, "inference"),
+                                 *_efs_models_volume(refs)]
+    for kind in served:
+        manifests += inference_server(kind, kind, inference.engines[kind], refs)
+    if inference.batch and inference.batch.enabled:
+        manifests += inference_server("batch-vllm", "vllm", inference.batch, refs)
+    manifests.append(_ingress(environment, served))
+    if "triton" in served:
+        manifests.append(_grpc_load_balancer(environment))
+    manifests += _mesh_exceptions(environment, served)
+    return manifests
+
+
+# --- agents ------------------------------------------------------------------------------------------------------
+
+def llm_base_url(environment: Environment) -> str:
+    """The OpenAI-compatible endpoint agents call: the in-cluster inference service, over the mesh."""
+    kind = environment.workloads.agents.llm_engine
+    spec = engine_catalogue()[kind]
+    if not spec["openai_path"]:
+        raise ValueError(f"workloads.agents.llm_engine {kind} has no OpenAI-compatible API; use vllm or tgi")
+    return f"http://{kind}.inference.svc.cluster.local:{spec['ports']['http']}{spec['openai_path']}"
+
+
+def agent_runtime(name: str, runtime: AgentRuntime, environment: Environment) -> list[Manifest]:
+    placement = environment.workloads.agents.critical_placement if runtime.critical else None
+    registry = f"{environment.account_id}.dkr.ecr.{environment.region}.amazonaws.com"
+    labels = _labels(name, "agent")
+    gpu = _gpu(placement)
+    container = {
+        "name": "runtime", "image": f"{registry}/{runtime.image_repository}:{runtime.image_tag}",
+        "ports": [{"name": "http", "containerPort": AGENT_PORT, "protocol": "TCP"}],
+        "envFrom": [{"configMapRef": {"name": "agent-settings"}},
+                    {"secretRef": {"name": "llm-api-keys", "optional": True}}],
+        "env": [{"name": "WANDB_API_KEY", "valueFrom": {"secretKeyRef": {"name": "wandb", "key": "api-key",
+                                                                           "optional": True}}}],
+        "resources": {"requests": {"cpu": "500m", "memory": "1Gi", **gpu}, "limits": {"memory": "2Gi", **gpu}},
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 20},
+        "securityContext": _restricted_container(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "agentic", "labels": labels},
+        "spec": {"replicas": runtime.scaling.replicas, "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                 "template": {"metadata": {"labels": labels}, "spec": {
+                     "serviceAccountName": workload_identities()["agents"].service_account,
+                     "securityContext": _pod_security(1000), **placement_of(placement),
+                     "containers": [container], "volumes": [{"name": "tmp", "emptyDir": {}}]}}}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "agentic",
+                                                                   "labels": labels},
+               "spec": {"selector": {"app.kubernetes.io/name": name},
+                        "ports": [{"name": "http", "port": AGENT_PORT, "targetPort": "http", "protocol": "TCP"}]}}
+    return [deployment, service, *_scaling(name, "agentic", "agent", runtime.scaling.replicas, runtime.scaling.most)]
+
+
+def agent_manifests(environment: Environment) -> list[Manifest]:
+    agents = environment.workloads.agents
+    settings = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "agent-settings", "namespace": "agentic"},
+                "data": {"OPENAI_BASE_URL": llm_base_url(environment), "OPENAI_API_KEY": "in-cluster",
+                         "MLFLOW_TRACKING_URI": MLFLOW_URL, "WANDB_BASE_URL": environment.workloads.wandb.base_url}}
+    manifests = [_service_account(workload_identities()["agents"].service_account, "agentic"), settings]
+    for name, runtime in agents.runtimes.items():
+        manifests += agent_runtime(name, runtime, environment)
+    return manifests
+
+
+# --- training ----------------------------------------------------------------------------------------------------
+
+KUEUE_API = "kueue.x-k8s.io/v1beta2"
+TRAINER_API = "trainer.kubeflow.org/v1alpha1"
+TRAINING_COHORT = "gpu-training"
+TRAINING_IMAGES = {"torch": "pytorch/pytorch:2.9.1-cuda12.8-cudnn9-runtime",
+                   "tensorflow": "tensorflow/tensorflow:2.20.0-gpu"}
+
+
+def training_manifests(environment: Environment) -> list[Manifest]:
+    """Kueue flavors (one per time-slicing pool, carrying its placement), one ClusterQueue per team in a cohort
+    (guaranteed units, idle units borrowable), a LocalQueue per team in ``training``, and the training runtimes."""
+    teams = environment.workloads.training.teams
+    pools = sorted({pool for team in teams.values() for pool in team.gpus})
+    manifests: list[Manifest] = [_service_account(workload_identities()["training"].service_account, "training"),
+                                 {"apiVersion": "v1", "kind": "ConfigMap",
+                                  "metadata": {"name": "training-settings", "namespace": "training"},
+                                  "data": {"MLFLOW_TRACKING_URI": MLFLOW_URL,
+                                           "WANDB_BASE_URL": environment.workloads.wandb.base_url}}]
+    for pool in pools:
+        manifests.append({"apiVersion": KUEUE_API, "kind": "ResourceFlavor", "metadata": {"name": pool},
+                          "spec": {"nodeLabels": {POOL_LABEL: pool},
+                                   "tolerations": placement_of(Placement.model_validate(
+                                       {"pool": pool, "gpu": {"resource": "nvidia.com/gpu"}}))["tolerations"]}})
+    for team, queue in teams.items():
+        flavors = [{"name": pool, "resources": [
+            {"name": "cpu", "nominalQuota": str(8 * units)}, {"name": "memory", "nominalQuota": f"{64 * units}Gi"},
+            {"name": "nvidia.com/gpu", "nominalQuota": str(units)}]} for pool, units in sorted(queue.gpus.items())]
+        manifests.append({"apiVersion": KUEUE_API, "kind": "ClusterQueue", "metadata": {"name": team},
+                          "spec": {"cohortName": TRAINING_COHORT,
+                                   "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "training"}},
+                                   "resourceGroups": [{"coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
+                                                       "flavors": flavors}],
+                                   "preemption": {"reclaimWithinCohort": "Any", "withinClusterQueue":
+                                                  "LowerPriority"}}})
+        manifests.append({"apiVersion": KUEUE_API, "kind": "LocalQueue",
+                          "metadata": {"name": team, "namespace": "training"}, "spec": {"clusterQueue": team}})
+    manifests += training_runtimes()
+    return manifests
+
+
+def training_runtimes() -> list[Manifest]:
+    """PyTorch (torchrun, Trainer's torch policy) and TensorFlow (indexed workers; the job builds TF_CONFIG from
+    JOB_COMPLETION_INDEX) runtimes, running as the training service account with datasets and shared memory."""
+    def runtime(name: str, framework: str, policy: dict[str, Any], image: str) -> Manifest:
+        pod = {"serviceAccountName": workload_identities()["training"].service_account,
+               "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
+                                   "seccompProfile": {"type": "RuntimeDefault"}},
+               "containers": [{"name": "node", "image": image,
+                               "envFrom": [{"configMapRef": {"name": "training-settings"}}],
+                               "env": [{"name": "WANDB_API_KEY", "valueFrom": {"secretKeyRef": {
+                                   "name": "wandb", "key": "api-key", "optional": True}}}],
+                               "securityContext": {"allowPrivilegeEscalation": False,
+                                                   "capabilities": {"drop": ["ALL"]}},
+                               "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}]}],
+               "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}}]}
+        job_spec: dict[str, Any] = {"template": {"spec": pod}}
+        if framework == "tensorflow":
+            job_spec["completionMode"] = "Indexed"
+        return {"apiVersion": TRAINER_API, "kind": "ClusterTrainingRuntime",
+                "metadata": {"name": name, "labels": {"trainer.kubeflow.org/framework": framework}},
+                "spec": {"mlPolicy": {"numNodes": 1, **policy},
+                         "template": {"spec": {"replicatedJobs": [{
+                             "name": "node",
+                             "template": {"metadata": {"labels": {"trainer.kubeflow.org/trainjob-ancestor-step":
+                                                                  "trainer"}},
+                                          "spec": job_spec}}]}}}}
+
+    return [runtime("platform-torch-distributed", "torch", {"torch": {"numProcPerNode": "auto"}},
+                    TRAINING_IMAGES["torch"]),
+            runtime("platform-tensorflow-distributed", "tensorflow", {}, TRAINING_IMAGES["tensorflow"])]
+
+
+# --- mlops -------------------------------------------------------------------------------------------------------
+
+def mlops_manifests(environment: Environment, refs: InfrastructureRefs) -> list[Manifest]:
+    """The MLflow database credentials, synced from the secret RDS keeps, with the URI-safe password the
+    MLflow chart's auth configuration needs; and the W&B settings of the namespaces that train or run agents."""
+    database = {
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": {"name": "mlflow-database", "namespace": "mlops"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"kind": "ClusterSecretStore",
+                                                            "name": "aws-secrets-manager"},
+                 "target": {"name": "mlflow-database", "creationPolicy": "Owner", "template": {"data": {
+                     "username": "{{ .username }}", "password": "{{ .password }}",
+                     "password-uri-encoded": '{{ .password | urlquery | replace "+" "%20" | replace "%" "%%" }}'}}},
+                 "data": [{"secretKey": key, "remoteRef": {"key": refs.database_secret_arn, "property": key}}
+                          for key in ("username", "password")]},
+    }
+    return [database]
+
