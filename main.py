@@ -42,17 +42,21 @@ def replace_directory_atomically(target: Path, build: Callable[[Path], None]) ->
     shutil.rmtree(retired, ignore_errors=True)
 
 
+def _refuse(title: str, problems: list[str]) -> int:
+    """Say why nothing was synthesized, one line per problem; the exit status of a refused input."""
+    print(f"{title} ({len(problems)} problem(s)); nothing was synthesized:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
+
+
 def main() -> int:
     from platform_config.loader import EnvironmentFileError, load_environments
 
     try:
         environments = load_environments()
     except EnvironmentFileError as error:
-        print(f"Invalid environment configuration ({len(error.problems)} problem(s)); nothing was synthesized:",
-              file=sys.stderr)
-        for problem in error.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
+        return _refuse("Invalid environment configuration", error.problems)
 
     for environment in environments:
         for warning in environment.warnings():
@@ -72,11 +76,7 @@ def main() -> int:
     try:
         replace_directory_atomically(target, lambda scratch: synthesize_platform(environments, scratch))
     except SchedulingError as error:
-        print(f"Workloads that cannot be scheduled ({len(error.problems)} problem(s)); nothing was synthesized:",
-              file=sys.stderr)
-        for problem in error.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
+        return _refuse("Workloads that cannot be scheduled", error.problems)
     names = ", ".join(e.name for e in environments)
     print(f"Synthesized {names} into {target}", file=sys.stderr)
     return 0

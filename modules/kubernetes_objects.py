@@ -8,7 +8,7 @@ Nested blocks are built from the generated struct classes: plain dicts inside li
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cdktf import ITerraformDependable, TerraformResource
@@ -63,11 +63,15 @@ def _rules(direction: str, rules: list[dict[str, Any]] | None) -> list | None:
             for rule in rules]
 
 
-def emit(scope: Construct, manifest: Manifest, depends_on: Sequence[ITerraformDependable] = ()) -> TerraformResource:
-    """One kubernetes-provider resource for one manifest."""
+def emit(scope: Construct, manifest: Manifest, depends_on: Sequence[ITerraformDependable] = (),
+         namespaces: Mapping[str, str] | None = None) -> TerraformResource:
+    """One kubernetes-provider resource for one manifest. ``namespaces`` maps a namespace name to a reference to
+    its namespace resource: an object in it then waits for that namespace (and only that one)."""
     kind, meta, spec = manifest["kind"], manifest["metadata"], manifest.get("spec", {})
     common = {"depends_on": list(depends_on) or None}
     rid = _resource_id(manifest)
+    if "namespace" in meta and namespaces and meta["namespace"] in namespaces:
+        meta = {**meta, "namespace": namespaces[meta["namespace"]]}
     if kind == "Namespace":
         return namespace_v1.NamespaceV1(scope, rid, metadata=namespace_v1.NamespaceV1Metadata(
             name=meta["name"], labels=meta.get("labels"), annotations=meta.get("annotations")), **common)
@@ -101,10 +105,13 @@ def emit(scope: Construct, manifest: Manifest, depends_on: Sequence[ITerraformDe
 
 
 class KubernetesObjects(Construct):
-    """A group of manifests emitted as resources, all waiting for ``depends_on`` (default nothing).
-    Exposes ``resources`` in manifest order."""
+    """A group of manifests emitted as resources, all waiting for ``depends_on`` (default nothing); objects of a
+    namespace in ``namespaces`` (name -> reference to the namespace resource) reference their namespace.
+    Exposes ``resources`` in manifest order and ``namespaces`` (name -> reference) for the Namespaces it emits."""
 
     def __init__(self, scope: Construct, id: str, *, manifests: Sequence[Manifest],
-                 depends_on: Sequence[ITerraformDependable] = ()) -> None:
+                 depends_on: Sequence[ITerraformDependable] = (), namespaces: Mapping[str, str] | None = None) -> None:
         super().__init__(scope, id)
-        self.resources = [emit(self, manifest, depends_on) for manifest in manifests]
+        self.resources = [emit(self, manifest, depends_on, namespaces) for manifest in manifests]
+        self.namespaces = {resource.metadata.name_input: resource.metadata.name
+                           for resource in self.resources if isinstance(resource, namespace_v1.NamespaceV1)}

@@ -51,7 +51,7 @@ class PlatformStack(LayerStack):
 
         namespaces = KubernetesObjects(self, "namespaces", manifests=cluster_objects.namespaces())
         KubernetesObjects(self, "namespace-guardrails", manifests=cluster_objects.namespace_guardrails(env),
-                          depends_on=namespaces.resources)
+                          namespaces=namespaces.namespaces)
         storage = KubernetesObjects(self, "storage-classes", manifests=cluster_objects.storage_classes(
             volume_key_arn=cluster.cluster.key.arn, file_system_id=data.file_system.file_system.id,
             retain=env.protection.prevent_destroy))

@@ -34,6 +34,14 @@ _IAM_PRINCIPAL = r"^arn:aws:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
 _BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
 
+def _not_below(value: int | None, info: ValidationInfo, lower_field: str) -> int | None:
+    """Refuse ``value`` below the already validated field ``lower_field`` (e.g. max_size below desired_size)."""
+    lower = info.data.get(lower_field)
+    if value is not None and lower is not None and value < lower:
+        raise ValueError(f"{info.field_name} {value} can't be less than {lower_field} {lower}")
+    return value
+
+
 class ConfigProblems(ValueError):
     """Several problems found by one cross-field rule, each with the dotted path of the field it concerns."""
 
@@ -201,18 +209,12 @@ class NodePool(_Frozen):
     @field_validator("desired_size")
     @classmethod
     def _desired_not_below_min(cls, desired: int, info: ValidationInfo) -> int:
-        minimum = info.data.get("min_size")
-        if minimum is not None and desired < minimum:
-            raise ValueError(f"desired_size {desired} can't be less than min_size {minimum}")
-        return desired
+        return _not_below(desired, info, "min_size")
 
     @field_validator("max_size")
     @classmethod
     def _max_not_below_desired(cls, maximum: int, info: ValidationInfo) -> int:
-        desired = info.data.get("desired_size")
-        if desired is not None and maximum < desired:
-            raise ValueError(f"max_size {maximum} can't be less than desired_size {desired}")
-        return maximum
+        return _not_below(maximum, info, "desired_size")
 
     @field_validator("gpu")
     @classmethod
@@ -304,10 +306,7 @@ class Scaling(_Frozen):
     @field_validator("max_replicas")
     @classmethod
     def _not_below_replicas(cls, maximum: int | None, info: ValidationInfo) -> int | None:
-        replicas = info.data.get("replicas")
-        if maximum is not None and replicas is not None and maximum < replicas:
-            raise ValueError(f"max_replicas {maximum} can't be less than replicas {replicas}")
-        return maximum
+        return _not_below(maximum, info, "replicas")
 
     @property
     def most(self) -> int:
@@ -438,10 +437,7 @@ class Database(_Frozen):
     @field_validator("max_allocated_storage_gib")
     @classmethod
     def _ceiling_above_start(cls, ceiling: int, info: ValidationInfo) -> int:
-        start = info.data.get("allocated_storage_gib")
-        if start is not None and ceiling < start:
-            raise ValueError(f"max_allocated_storage_gib {ceiling} can't be less than allocated_storage_gib {start}")
-        return ceiling
+        return _not_below(ceiling, info, "allocated_storage_gib")
 
 
 class Buckets(_Frozen):

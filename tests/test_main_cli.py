@@ -22,6 +22,16 @@ def run_main(env_dir: Path, outdir: Path) -> subprocess.CompletedProcess:
              "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"})
 
 
+def prod_with(tmp_path: Path, change) -> Path:
+    """An environments folder holding the committed prod file with ``change`` applied to its data."""
+    env_dir = tmp_path / "environments"
+    env_dir.mkdir()
+    data = yaml.safe_load((DEFAULT_ENV_DIR / "prod.yaml").read_text())
+    change(data)
+    (env_dir / "prod.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return env_dir
+
+
 def previous_output(tmp_path: Path) -> Path:
     outdir = tmp_path / "cdktf.out"
     (outdir / "stacks" / "prod-network").mkdir(parents=True)
@@ -30,12 +40,11 @@ def previous_output(tmp_path: Path) -> Path:
 
 
 def test_an_invalid_environment_exits_non_zero_with_one_line_per_problem_and_no_traceback(tmp_path):
-    env_dir = tmp_path / "environments"
-    env_dir.mkdir()
-    data = yaml.safe_load((DEFAULT_ENV_DIR / "prod.yaml").read_text())
-    data["node_pools"]["a100-mig"]["gpu"]["sharing"]["layout"] = {"3g.40gb": 2, "1g.10gb": 1}
-    data["node_pools"]["h100-timeslice"]["instance_types"] = ["p4de.24xlarge"]
-    (env_dir / "prod.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    def break_two_pools(data):
+        data["node_pools"]["a100-mig"]["gpu"]["sharing"]["layout"] = {"3g.40gb": 2, "1g.10gb": 1}
+        data["node_pools"]["h100-timeslice"]["instance_types"] = ["p4de.24xlarge"]
+
+    env_dir = prod_with(tmp_path, break_two_pools)
     outdir = previous_output(tmp_path)
 
     result = run_main(env_dir, outdir)
@@ -74,11 +83,8 @@ def test_a_successful_build_replaces_the_previous_output_whole(tmp_path):
 
 
 def test_a_prod_protection_override_synthesizes_with_a_warning_line(tmp_path):
-    env_dir = tmp_path / "environments"
-    env_dir.mkdir()
-    data = yaml.safe_load((DEFAULT_ENV_DIR / "prod.yaml").read_text())
-    data["protection"] = {"prevent_destroy": False, "unprotected_prod_override": "INC-4711 account move"}
-    (env_dir / "prod.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    env_dir = prod_with(tmp_path, lambda data: data.update(protection={
+        "prevent_destroy": False, "unprotected_prod_override": "INC-4711 account move"}))
     outdir = tmp_path / "cdktf.out"
 
     result = run_main(env_dir, outdir)
@@ -101,11 +107,7 @@ def test_a_prod_protection_override_synthesizes_with_a_warning_line(tmp_path):
      "(inference/vllm 60)"),
 ], ids=["a mig profile no pool offers", "more replicas than the pool holds"])
 def test_unschedulable_workloads_stop_the_synth_naming_workload_resource_and_pools(tmp_path, change, expected):
-    env_dir = tmp_path / "environments"
-    env_dir.mkdir()
-    data = yaml.safe_load((DEFAULT_ENV_DIR / "prod.yaml").read_text())
-    change(data)
-    (env_dir / "prod.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    env_dir = prod_with(tmp_path, change)
     outdir = previous_output(tmp_path)
 
     result = run_main(env_dir, outdir)

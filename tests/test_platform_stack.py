@@ -10,7 +10,7 @@ import yaml
 
 from platform_config import cluster_objects, gpu_sharing
 from platform_config.helm_values import chart_catalogue
-from tests_support import KIND_OF, manifest_of, resources
+from tests_support import KIND_OF, manifest_of, namespace_names, resources
 
 ENVIRONMENTS = ["dev", "staging", "prod"]
 
@@ -151,6 +151,15 @@ def test_platform_resources_deliver_the_secret_store_and_external_secrets(stacks
     assert kinds[0] == "ClusterSecretStore" and kinds.count("ExternalSecret") >= 8
 
 
+def test_objects_of_a_namespace_reference_their_namespace_resource(stacks):
+    stack = stacks["prod-platform"]
+    references = namespace_names(stack)
+    for resource_type in ("kubernetes_network_policy_v1", "kubernetes_resource_quota_v1",
+                          "kubernetes_limit_range_v1"):
+        for body in resources(stack, resource_type).values():
+            assert body["metadata"]["namespace"] in references
+
+
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
 def test_every_synthesized_kubernetes_object_is_valid_for_the_clusters_version(stacks, environments, env_name):
     stack = stacks[f"{env_name}-platform"]
@@ -158,7 +167,7 @@ def test_every_synthesized_kubernetes_object_is_valid_for_the_clusters_version(s
     count = 0
     for resource_type in KIND_OF:
         for body in resources(stack, resource_type).values():
-            kubernetes_validate.validate(manifest_of(resource_type, body), version, strict=True)
+            kubernetes_validate.validate(manifest_of(resource_type, body, stack), version, strict=True)
             count += 1
     assert count >= 12 + 4 * 3
 
@@ -166,7 +175,7 @@ def test_every_synthesized_kubernetes_object_is_valid_for_the_clusters_version(s
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
 def test_synthesized_kubernetes_objects_are_exactly_the_authored_manifests(stacks, environments, env_name):
     stack = stacks[f"{env_name}-platform"]
-    emitted = [manifest_of(t, body) for t in KIND_OF for body in resources(stack, t).values()]
+    emitted = [manifest_of(t, body, stack) for t in KIND_OF for body in resources(stack, t).values()]
     env = environments[env_name]
     authored = [*cluster_objects.namespaces(), *cluster_objects.namespace_guardrails(env)]
     key = lambda m: (m["kind"], m["metadata"].get("namespace", ""), m["metadata"]["name"])  # noqa: E731
@@ -178,20 +187,22 @@ def test_synthesized_kubernetes_objects_are_exactly_the_authored_manifests(stack
 def test_application_namespaces_are_meshed_with_enforced_mtls_and_deny_by_default(stacks):
     stack = stacks["prod-platform"]
     namespaces = {n["metadata"]["name"]: n["metadata"] for n in resources(stack, "kubernetes_namespace_v1").values()}
-    policies = {(p["metadata"]["namespace"], p["metadata"]["name"]): p["spec"]
-                for p in resources(stack, "kubernetes_network_policy_v1").values()}
+    policies = {(m["metadata"]["namespace"], m["metadata"]["name"]): m["spec"]
+                for m in (manifest_of("kubernetes_network_policy_v1", p, stack)
+                          for p in resources(stack, "kubernetes_network_policy_v1").values())}
     for namespace in ("inference", "training", "agentic", "mlops"):
         assert namespaces[namespace]["annotations"]["linkerd.io/inject"] == "enabled"
         assert namespaces[namespace]["annotations"]["config.linkerd.io/default-inbound-policy"] == \
             "all-authenticated"
         deny = policies[(namespace, "default-deny")]
-        assert deny["policy_types"] == ["Ingress", "Egress"]
+        assert deny["policyTypes"] == ["Ingress", "Egress"]
         assert "ingress" not in deny and "egress" not in deny
 
 
 def test_quotas_cap_gpus_and_mig_slices_per_namespace(stacks, environments):
-    quotas = {q["metadata"]["namespace"]: q["spec"]["hard"]
-              for q in resources(stacks["prod-platform"], "kubernetes_resource_quota_v1").values()}
+    stack = stacks["prod-platform"]
+    quotas = {manifest_of("kubernetes_resource_quota_v1", q, stack)["metadata"]["namespace"]: q["spec"]["hard"]
+              for q in resources(stack, "kubernetes_resource_quota_v1").values()}
     for namespace, quota in environments["prod"].platform.namespace_quotas.items():
         assert quotas[namespace]["requests.nvidia.com/gpu"] == str(quota.gpus)
         for profile, count in quota.mig_slices.items():

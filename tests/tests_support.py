@@ -58,8 +58,18 @@ def _to_kubernetes(value, field: str = ""):
     return value
 
 
-def manifest_of(resource_type: str, body: dict) -> dict:
-    """The Kubernetes manifest a kubernetes-provider resource describes."""
+def namespace_names(stack: dict) -> dict[str, str]:
+    """Reference to a namespace resource's name -> the name, for the namespaces of a stack."""
+    return {f"${{kubernetes_namespace_v1.{address}.metadata[0].name}}": body["metadata"]["name"]
+            for address, body in resources(stack, "kubernetes_namespace_v1").items()}
+
+
+def manifest_of(resource_type: str, body: dict, stack: dict | None = None) -> dict:
+    """The Kubernetes manifest a kubernetes-provider resource describes (namespace references of ``stack``
+    resolved to names)."""
     api_version, kind = KIND_OF[resource_type]
     converted = _to_kubernetes({k: v for k, v in body.items() if k not in ("//", "depends_on")})
+    namespace = converted["metadata"].get("namespace")
+    if stack is not None and namespace is not None:
+        converted["metadata"]["namespace"] = namespace_names(stack).get(namespace, namespace)
     return {"apiVersion": api_version, "kind": kind, **converted}
