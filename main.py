@@ -79,6 +79,9 @@ def main() -> int:
         return _refuse("Workloads that cannot be scheduled", error.problems)
     names = ", ".join(e.name for e in environments)
     print(f"Synthesized {names} into {target}", file=sys.stderr)
+    from tools.report import brief_report
+
+    print(brief_report(environments, target), file=sys.stderr)
     return 0
 
 

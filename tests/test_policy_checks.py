@@ -139,3 +139,240 @@ def test_explicit_nulls_in_fixtures_are_stripped_before_scanning(fixture_run):
     notes = {s["name"]: s["notes"] for s in fixture_run.summary["stacks"]}
     assert any("explicit null" in note for note in notes["node-groups"])
     assert fixture_run.exit_code == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# namespaces and the mesh (CKV_PLAT_17, CKV2_PLAT_5) and the data layer (CKV_PLAT_18-23, CKV2_PLAT_6-7)
+# Fixture stacks: namespaces, data-layer, stateful-protection. Each resource name says which check it is about:
+# fail_mesh_* fail CKV_PLAT_17, fail_deny_* fail CKV2_PLAT_5, and so on; every other resource of the type passes.
+
+NAMESPACE_AND_DATA_CASES = {
+    "CKV_PLAT_17": Case("kubernetes_namespace_v1", {
+        "fail_mesh_no_annotations", "fail_mesh_inject_true", "fail_mesh_application_opted_out",
+        "fail_mesh_unmeshed_unlabelled", "fail_mesh_unauthenticated", "fail_mesh_no_inbound_policy",
+        "fail_mesh_injector_excluded"}),
+    "CKV2_PLAT_5": Case("kubernetes_namespace_v1", {
+        "fail_deny_missing", "fail_deny_ingress_only", "fail_deny_with_rules", "fail_deny_selects_some_pods",
+        "fail_deny_named_otherwise", "fail_deny_plain_namespace", "fail_deny_depends_on"}),
+    "CKV_PLAT_18": Case("aws_s3_bucket_lifecycle_configuration", {
+        "fail_lifecycle_no_noncurrent_expiration", "fail_lifecycle_noncurrent_disabled",
+        "fail_lifecycle_noncurrent_for_a_prefix"}),
+    "CKV_PLAT_19": Case("aws_s3_bucket_logging", {
+        "fail_logging_to_itself", "fail_logging_to_a_literal_bucket", "fail_logging_without_prefix"}),
+    "CKV_PLAT_20": Case("aws_db_instance", {"fail_db_aws_managed_key", "fail_db_no_kms_key", "fail_db_unencrypted"},
+                        {"replica_db"}),
+    "CKV_PLAT_21": Case("aws_db_instance", {"fail_db_password", "fail_db_password_wo",
+                                            "fail_db_secret_aws_managed_key"}, {"replica_db"}),
+    "CKV_PLAT_22": Case("aws_iam_role_policy", {
+        "fail_role_policy_s3_on_star", "fail_role_policy_all_buckets", "fail_role_policy_every_key",
+        "fail_role_policy_every_log_group", "fail_role_policy_action_star", "fail_role_policy_service_wildcard",
+        "fail_role_policy_not_resource", "fail_role_policy_not_action", "fail_role_policy_expression"}),
+    # one type here; every type of the check: test_prevent_destroy_gives_the_expected_result_on_every_stateful_type
+    "CKV_PLAT_23": Case("aws_db_instance", {"fail_unprotected_db"}),
+    "CKV2_PLAT_6": Case("aws_efs_file_system", {"fail_efs_no_backup_policy", "fail_efs_backup_disabled"}),
+    "CKV2_PLAT_7": Case("aws_secretsmanager_secret", {"fail_secret_with_value"}),
+}
+# The meta-test (test_every_custom_check_has_passing_and_failing_fixtures) reads CASES when it runs.
+CASES.update(NAMESPACE_AND_DATA_CASES)
+
+
+@pytest.mark.parametrize("check_id", sorted(NAMESPACE_AND_DATA_CASES,
+                                            key=lambda c: (c.startswith("CKV2"), int(c.split("_")[-1]))))
+def test_namespace_and_data_check_gives_the_expected_result_on_every_fixture_resource(check_id, outcomes):
+    test_custom_check_gives_the_expected_result_on_every_fixture_resource(check_id, outcomes)
+
+
+@pytest.fixture(scope="module")
+def stack_outcomes(fixture_run: GateRun) -> dict[tuple[str, str, str], str]:
+    """(check id, stack, ``type.name``) -> outcome: resource names repeat across fixture stacks."""
+    return {(r["check_id"], r["stack"], r["resource"]): r["outcome"] for r in fixture_run.summary["results"]}
+
+
+def _fixture_addresses(resource_types: tuple[str, ...]) -> dict[tuple[str, str], dict]:
+    """(stack, ``type.name``) -> body for every fixture resource of the types."""
+    found = {}
+    for path in FIXTURES.glob("stacks/*/cdk.tf.json"):
+        for resource_type, items in json.loads(path.read_text()).get("resource", {}).items():
+            if resource_type in resource_types:
+                found |= {(path.parent.name, f"{resource_type}.{name}"): body for name, body in items.items()}
+    return found
+
+
+STATEFUL_TYPES = ("aws_s3_bucket", "aws_efs_file_system", "aws_db_instance", "aws_kms_key",
+                  "aws_secretsmanager_secret", "aws_eks_cluster")
+
+
+def test_prevent_destroy_gives_the_expected_result_on_every_stateful_type(stack_outcomes):
+    # GIVEN one protected and one unprotected resource of each stateful type (stateful-protection), the data
+    # layer's resources (all protected), and the older fixture stacks' buckets, keys and clusters (no lifecycle)
+    addresses = _fixture_addresses(STATEFUL_TYPES)
+    unprotected = {("stateful-protection", f"{t}.fail_unprotected_{s}") for t, s in (
+        ("aws_s3_bucket", "bucket"), ("aws_efs_file_system", "efs"), ("aws_db_instance", "db"),
+        ("aws_kms_key", "key"), ("aws_secretsmanager_secret", "secret"), ("aws_eks_cluster", "cluster"))}
+    older = {a for a in addresses if a[0] in ("s3-buckets", "eks-cluster", "launch-templates")}
+    assert unprotected <= set(addresses) and len(older) >= 8 + 8 + 3
+    assert {a[1].split(".")[0] for a in addresses if a[0] == "stateful-protection" and a not in unprotected} == \
+        set(STATEFUL_TYPES), "each stateful type needs a passing fixture"
+    # THEN exactly the unprotected ones and the older fixtures fail
+    expected = {a: "failed" if a in unprotected | older else "passed" for a in addresses}
+    assert {a: stack_outcomes.get(("CKV_PLAT_23", *a)) for a in addresses} == expected
+
+
+def test_older_namespace_and_network_policy_types_are_checked_too(stack_outcomes):
+    address = ("namespaces", "kubernetes_namespace.pass_legacy_application")
+    assert stack_outcomes.get(("CKV_PLAT_17", *address)) == "passed"
+    assert stack_outcomes.get(("CKV2_PLAT_5", *address)) == "passed"
+
+
+def test_namespace_and_data_failures_explain_what_is_wrong(fixture_run):
+    details = {(f["check_id"], f["resource"]): f["details"] for f in fixture_run.summary["failures"]}
+    assert details[("CKV_PLAT_17", "kubernetes_namespace_v1.fail_mesh_no_annotations")] == [
+        "annotation linkerd.io/inject is missing: set it to 'enabled' (meshed) or 'disabled' (system namespace "
+        "kept out of the mesh)"]
+    assert details[("CKV_PLAT_17", "kubernetes_namespace_v1.fail_mesh_application_opted_out")] == [
+        "application namespace (Pod Security restricted, config.linkerd.io/default-inbound-policy "
+        "all-authenticated) is not meshed: linkerd.io/inject must be 'enabled'"]
+    assert details[("CKV_PLAT_19", "aws_s3_bucket_logging.fail_logging_to_itself")] == [
+        "the bucket logs into itself (aws_s3_bucket.pass_bucket_raw_data)"]
+    assert details[("CKV_PLAT_21", "aws_db_instance.fail_db_password")] == [
+        "manage_master_user_password is not true", "password is set: the master password must not pass through "
+        "Terraform"]
+    assert details[("CKV_PLAT_22", "aws_iam_role_policy.fail_role_policy_every_key")] == [
+        "AnyKey: kms:Decrypt on arn:aws:kms:eu-west-1:111111111111:key/*"]
+    assert details[("CKV_PLAT_23", "aws_efs_file_system.fail_unprotected_efs")] == [
+        "lifecycle.prevent_destroy is False, not true"]
+
+
+# --- the same checks on the real synth, and on a copy of it with one regression each -------------------------
+
+#: platform_config/cluster_objects.py: the namespaces kept out of the mesh, and those that must be meshed.
+SYSTEM_NAMESPACES = {"gpu-operator", "monitoring", "logging", "linkerd", "linkerd-cni", "argocd", "external-secrets",
+                     "observability", "kueue-system", "kubeflow-system"}
+APPLICATION_NAMESPACES = {"inference", "training", "agentic", "mlops"}
+#: Check -> the resource types it reports on (CKV_PLAT_23: STATEFUL_TYPES).
+DATA_CHECK_TYPES = {
+    "CKV_PLAT_18": ("aws_s3_bucket_lifecycle_configuration",), "CKV_PLAT_19": ("aws_s3_bucket_logging",),
+    "CKV_PLAT_20": ("aws_db_instance",), "CKV_PLAT_21": ("aws_db_instance",), "CKV_PLAT_22": ("aws_iam_role_policy",),
+    "CKV_PLAT_23": STATEFUL_TYPES, "CKV2_PLAT_6": ("aws_efs_file_system",),
+    "CKV2_PLAT_7": ("aws_secretsmanager_secret",)}
+#: policies/skips.yaml: dev's deliberate trade-offs (protection.prevent_destroy and data.efs_backups false).
+DEV_WAIVED = {("CKV_PLAT_23", "dev-"), ("CKV2_PLAT_6", "dev-data")}
+
+
+@pytest.fixture(scope="module")
+def real_outcomes(synth_outdir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str, str], str]:
+    run = run_gate(synth_outdir, tmp_path_factory.mktemp("real-policy-reports"))
+    assert run.summary is not None, run.output
+    assert run.exit_code == 0, run.stdout
+    return {(r["check_id"], r["stack"], r["resource"]): r["outcome"] for r in run.summary["results"]}
+
+
+def _resources_of(stacks: dict[str, dict], resource_types: tuple[str, ...]) -> dict[tuple[str, str], dict]:
+    return {(stack_name, f"{resource_type}.{name}"): body
+            for stack_name, stack in stacks.items()
+            for resource_type in resource_types
+            for name, body in stack.get("resource", {}).get(resource_type, {}).items()}
+
+
+def test_every_platform_namespace_passes_the_mesh_checks_in_the_real_synth(stacks, real_outcomes):
+    namespaces = _resources_of(stacks, ("kubernetes_namespace_v1",))
+    by_name = {}
+    for (stack_name, address), body in namespaces.items():
+        by_name.setdefault(body["metadata"]["name"], []).append((stack_name, address, body["metadata"]))
+    # the platform's namespaces, in each environment's platform stack
+    assert set(by_name) == SYSTEM_NAMESPACES | APPLICATION_NAMESPACES
+    assert all(len(found) == 3 for found in by_name.values())
+    for name, found in by_name.items():
+        for stack_name, address, metadata in found:
+            inject = "disabled" if name in SYSTEM_NAMESPACES else "enabled"
+            assert metadata["annotations"]["linkerd.io/inject"] == inject, (stack_name, name)
+            assert real_outcomes.get(("CKV_PLAT_17", stack_name, address)) == "passed", (stack_name, name)
+            assert real_outcomes.get(("CKV2_PLAT_5", stack_name, address)) == "passed", (stack_name, name)
+
+
+def test_default_deny_policies_reference_their_namespace_as_ckv2_plat_5_needs(stacks):
+    # CKV2_PLAT_5 sees a NetworkPolicy in a namespace only through a reference to the namespace resource
+    # (modules/kubernetes_objects.py: emit(..., namespaces=...)); a plain name, or depends_on, would not prove it.
+    denies = {key: body for key, body in _resources_of(stacks, ("kubernetes_network_policy_v1",)).items()
+              if body["metadata"]["name"] == "default-deny"}
+    assert len(denies) == 3 * len(APPLICATION_NAMESPACES)
+    namespace_reference = re.compile(r"^\$\{kubernetes_namespace_v1\.[^.]+\.metadata\[0\]\.name\}$")
+    for key, body in denies.items():
+        assert namespace_reference.match(body["metadata"]["namespace"]), key
+        assert "depends_on" not in body, key
+
+
+def test_data_layer_checks_pass_on_every_real_resource_but_dev_waivers(stacks, real_outcomes):
+    checked = 0
+    for check_id, resource_types in DATA_CHECK_TYPES.items():
+        for (stack_name, address), body in _resources_of(stacks, resource_types).items():
+            waived = any(check_id == c and stack_name.startswith(prefix) for c, prefix in DEV_WAIVED)
+            expected = None if "replicate_source_db" in body else "skipped" if waived else "passed"
+            assert real_outcomes.get((check_id, stack_name, address)) == expected, (check_id, stack_name, address)
+            checked += 1
+    assert checked >= 3 * (4 + 3 + 1 + 1 + 6 + 1 + 8)
+
+
+@pytest.fixture(scope="module")
+def regressions(synth_outdir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[GateRun, dict[str, tuple]]:
+    """prod-platform and prod-data of the real synth, each with regressions the new checks must catch."""
+    folder = tmp_path_factory.mktemp("policy-regressions") / "cdktf.out"
+    manifest = json.loads((synth_outdir / "manifest.json").read_text())
+    kept = {name: manifest["stacks"][name] for name in ("prod-platform", "prod-data")}
+    documents = {name: json.loads((synth_outdir / entry["synthesizedStackPath"]).read_text())
+                 for name, entry in kept.items()}
+    platform, data = documents["prod-platform"]["resource"], documents["prod-data"]["resource"]
+    namespace_of = {body["metadata"]["name"]: name for name, body in platform["kubernetes_namespace_v1"].items()}
+    deny_of = {body["metadata"]["namespace"]: name for name, body in platform["kubernetes_network_policy_v1"].items()
+               if body["metadata"]["name"] == "default-deny"}
+
+    def reference(namespace: str) -> str:
+        return f"${{kubernetes_namespace_v1.{namespace_of[namespace]}.metadata[0].name}}"
+
+    expected = {}
+    # inference loses its default-deny policy
+    del platform["kubernetes_network_policy_v1"][deny_of[reference("inference")]]
+    expected["deny removed"] = ("CKV2_PLAT_5", "prod-platform", f"kubernetes_namespace_v1.{namespace_of['inference']}")
+    # agentic's default-deny names its namespace as a plain string: no longer provably in that namespace
+    platform["kubernetes_network_policy_v1"][deny_of[reference("agentic")]]["metadata"]["namespace"] = "agentic"
+    expected["deny by name"] = ("CKV2_PLAT_5", "prod-platform", f"kubernetes_namespace_v1.{namespace_of['agentic']}")
+    # mlops leaves the mesh
+    platform["kubernetes_namespace_v1"][namespace_of["mlops"]]["metadata"]["annotations"]["linkerd.io/inject"] = \
+        "disabled"
+    expected["unmeshed"] = ("CKV_PLAT_17", "prod-platform", f"kubernetes_namespace_v1.{namespace_of['mlops']}")
+    # a secret gets its value from Terraform
+    secret = sorted(data["aws_secretsmanager_secret"])[0]
+    data["aws_secretsmanager_secret_version"] = {"value": {
+        "secret_id": f"${{aws_secretsmanager_secret.{secret}.id}}", "secret_string": "not-a-real-value"}}
+    expected["secret value"] = ("CKV2_PLAT_7", "prod-data", f"aws_secretsmanager_secret.{secret}")
+    # a bucket loses prevent_destroy, a role policy gains a * resource, the database gets a password
+    bucket = sorted(data["aws_s3_bucket"])[0]
+    data["aws_s3_bucket"][bucket]["lifecycle"]["prevent_destroy"] = False
+    expected["unprotected"] = ("CKV_PLAT_23", "prod-data", f"aws_s3_bucket.{bucket}")
+    policy_name = sorted(data["aws_iam_role_policy"])[0]
+    policy = json.loads(data["aws_iam_role_policy"][policy_name]["policy"])
+    scoped = ("s3:", "secretsmanager:", "kms:", "logs:")
+    statement = next(s for s in policy["Statement"] if s["Effect"] == "Allow" and any(
+        a.startswith(scoped) for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])))
+    statement["Resource"] = "*"
+    data["aws_iam_role_policy"][policy_name]["policy"] = json.dumps(policy)
+    expected["star resource"] = ("CKV_PLAT_22", "prod-data", f"aws_iam_role_policy.{policy_name}")
+    database = next(iter(data["aws_db_instance"]))
+    data["aws_db_instance"][database] |= {"manage_master_user_password": False, "password": "not-a-real-password"}
+    expected["password"] = ("CKV_PLAT_21", "prod-data", f"aws_db_instance.{database}")
+
+    for name, entry in kept.items():
+        path = folder / entry["synthesizedStackPath"]
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(documents[name], indent=2))
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "stacks": kept}, indent=2))
+    return run_gate(folder, tmp_path_factory.mktemp("policy-regressions-reports")), expected
+
+
+def test_each_regression_of_the_real_synth_fails_the_gate_on_its_resource(regressions, real_outcomes):
+    run, expected = regressions
+    assert run.exit_code == 1
+    new_failures = {f for f in run.failures() if f[0] in NAMESPACE_AND_DATA_CASES}
+    assert new_failures == set(expected.values())
+    for check_id, stack, resource in expected.values():
+        assert real_outcomes[(check_id, stack, resource)] == "passed"

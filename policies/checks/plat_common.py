@@ -11,6 +11,7 @@ prefixed so it cannot shadow a real module.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -165,3 +166,34 @@ class PlatformCheck(BaseResourceCheck):
 
     def problems(self, conf: dict[str, Any]) -> Iterator[str]:
         raise NotImplementedError
+
+
+# --- helpers of the namespace, data-layer and IAM checks (plat_namespaces.py, plat_data_*.py, plat_iam_*.py) ---
+
+def as_list(value: Any) -> list[Any]:
+    """A JSON policy field that may be one value or a list (``"Action": "s3:*"`` or ``["s3:*"]``) as a list."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def policy_document(conf: dict[str, Any], key: str = "policy") -> dict[str, Any] | None:
+    """An IAM/resource policy attribute as a dict: checkov hands over literal JSON text either parsed or as the
+    string; an expression (a data source's ``.json``) or text that is not JSON gives None."""
+    text = scalar(conf, key)
+    if isinstance(text, dict):
+        return text
+    if isinstance(text, str):
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return None
+        return document if isinstance(document, dict) else None
+    return None
+
+
+def metadata_maps(conf: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A Kubernetes resource's ``metadata.annotations`` and ``metadata.labels`` (each: a dict, empty when absent,
+    None when it is one expression)."""
+    metadata = block(conf, "metadata") or {}
+    return mapping(metadata, "annotations"), mapping(metadata, "labels")

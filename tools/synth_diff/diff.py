@@ -13,7 +13,9 @@ sources) added, removed and changed (with the changed attribute paths, cdktf's `
   change or by an attribute that forces a new resource, or moved to another stack;
 - **orphaned** stateful resources of stacks that are no longer synthesized (nothing destroys them: they stay in
   AWS, unmanaged);
-- changes of a stack's backend or provider settings.
+- changes of a stack's backend or provider settings;
+- the change in GPU capacity and on-demand cost of each environment (``capacity.py``), computed from each side's
+  stacks alone.
 
 References to a replaced resource (``${aws_x.old.id}`` -> ``${aws_x.new.id}``, ``depends_on`` entries, cdktf's
 cross-stack output names) are compared after the rename, so the resources that merely point at a replaced one are
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.synth_diff.capacity import CapacityDiff, capacity_diff
 from tools.synth_diff.stateful import STATEFUL_TYPES, is_stateful, replacing_attributes
 
 #: Two resources whose flattened content agrees on at least this share of attribute paths are "nearly the same".
@@ -127,6 +130,8 @@ class SynthDiff:
     cross_stack_moves: list[CrossStackMove]
     destroyed_stateful: list[StatefulLoss]
     orphaned_stateful: list[StatefulLoss]
+    #: GPU capacity and on-demand cost of each environment on both sides (``capacity.capacity_diff``).
+    capacity: CapacityDiff | None = None
 
     @property
     def changed_stacks(self) -> list[str]:
@@ -367,7 +372,7 @@ def diff_stacks(base: Mapping[str, Mapping], head: Mapping[str, Mapping],
 
     cross_moves = _cross_stack_moves(leftovers_removed, leftovers_added, base, head, mask)
     destroyed, orphaned = _stateful_losses(diffs, cross_moves)
-    return SynthDiff([diffs[n] for n in names], cross_moves, destroyed, orphaned)
+    return SynthDiff([diffs[n] for n in names], cross_moves, destroyed, orphaned, capacity_diff(base, head))
 
 
 def _pair(removed: Iterable[Resource], added: Iterable[Resource], mask) -> list[tuple[Resource, Resource, float]]:

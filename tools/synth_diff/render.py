@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from tools.synth_diff import capacity
 from tools.synth_diff.diff import Replacement, Resource, StackDiff, SynthDiff
 
 FORMATS = ("markdown", "text", "json")
@@ -120,6 +121,7 @@ def render_markdown(diff: SynthDiff, *, base_label: str = "base", head_label: st
         lines += [f"| `{loss.stack}` | {_resource_md(loss.resource)} | {_cell(loss.reason)} |"
                   for loss in diff.orphaned_stateful]
         lines.append("")
+    lines += capacity.markdown_lines(diff.capacity)
 
     for stack in changed:
         lines += [f"<details><summary><code>{stack.name}</code>: {_counts(stack)}</summary>", ""]
@@ -160,6 +162,7 @@ def render_text(diff: SynthDiff, *, base_label: str = "base", head_label: str = 
         lines.append(f"  MOVES {m.old.type} {m.old_stack}:{m.old.label} -> {m.new_stack}:{m.new.label}")
     for loss in diff.orphaned_stateful:
         lines.append(f"  ORPHANED {loss.stack}: {loss.resource.type} {loss.resource.label}: {loss.reason}")
+    lines += capacity.text_lines(diff.capacity)
     for stack in diff.stacks:
         if not stack.has_changes:
             continue
@@ -210,4 +213,5 @@ def to_json(diff: SynthDiff, *, base_label: str = "base", head_label: str = "hea
                               for loss in diff.orphaned_stateful],
         "cross_stack_moves": [{"from_stack": m.old_stack, "from": _resource_json(m.old), "to_stack": m.new_stack,
                                "to": _resource_json(m.new)} for m in diff.cross_stack_moves],
+        "capacity": capacity.to_json(diff.capacity),
     }
