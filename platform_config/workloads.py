@@ -338,6 +338,11 @@ TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 TRAINING_COHORT = "gpu-training"
 TRAINING_IMAGES = {"torch": "pytorch/pytorch:2.9.1-cuda12.8-cudnn9-runtime",
                    "tensorflow": "tensorflow/tensorflow:2.20.0-gpu"}
+#: Hyperparameter tuning: Optuna studies in a journal file on EFS, shared by the trial jobs and the dashboard.
+OPTUNA_DASHBOARD_IMAGE = "ghcr.io/optuna/optuna-dashboard:v0.21.0"
+OPTUNA_MOUNT = "/optuna"
+OPTUNA_JOURNAL = f"{OPTUNA_MOUNT}/journal.log"
+OPTUNA_CLAIM = "optuna-studies"
 
 
 def training_manifests(environment: Environment) -> list[Manifest]:
@@ -349,7 +354,8 @@ def training_manifests(environment: Environment) -> list[Manifest]:
                                  {"apiVersion": "v1", "kind": "ConfigMap",
                                   "metadata": {"name": "training-settings", "namespace": "training"},
                                   "data": {"MLFLOW_TRACKING_URI": MLFLOW_URL,
-                                           "WANDB_BASE_URL": environment.workloads.wandb.base_url}}]
+                                           "WANDB_BASE_URL": environment.workloads.wandb.base_url,
+                                           "OPTUNA_JOURNAL": OPTUNA_JOURNAL}}]
     for pool in pools:
         manifests.append({"apiVersion": KUEUE_API, "kind": "ResourceFlavor", "metadata": {"name": pool},
                           "spec": {"nodeLabels": {POOL_LABEL: pool},
@@ -369,12 +375,47 @@ def training_manifests(environment: Environment) -> list[Manifest]:
         manifests.append({"apiVersion": KUEUE_API, "kind": "LocalQueue",
                           "metadata": {"name": team, "namespace": "training"}, "spec": {"clusterQueue": team}})
     manifests += training_runtimes()
+    manifests += tuning_service()
     return manifests
+
+
+def tuning_service() -> list[Manifest]:
+    """The hyperparameter-tuning service: Optuna studies kept in a journal on EFS (file locks work over NFS 4.1),
+    written by trial jobs (any runtime mounts it at /optuna) and shown by the Optuna dashboard (internal only)."""
+    name = "optuna-dashboard"
+    labels = _labels(name, "tuning")
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": OPTUNA_CLAIM, "namespace": "training", "labels": labels},
+             "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "efs-dynamic",
+                      "resources": {"requests": {"storage": "10Gi"}}}}
+    container = {
+        "name": "dashboard", "image": OPTUNA_DASHBOARD_IMAGE, "args": [OPTUNA_JOURNAL],
+        "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 10},
+        "livenessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 30},
+        "securityContext": _restricted_container(),
+        "volumeMounts": [{"name": "studies", "mountPath": OPTUNA_MOUNT}, {"name": "tmp", "mountPath": "/tmp"}],
+    }
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "training", "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                 "template": {"metadata": {"labels": labels}, "spec": {
+                     "securityContext": _pod_security(1000), **placement_of(None), "containers": [container],
+                     "volumes": [{"name": "studies", "persistentVolumeClaim": {"claimName": OPTUNA_CLAIM}},
+                                 {"name": "tmp", "emptyDir": {}}]}}}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "training",
+                                                                   "labels": labels},
+               "spec": {"selector": {"app.kubernetes.io/name": name},
+                        "ports": [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]}}
+    return [claim, deployment, service]
 
 
 def training_runtimes() -> list[Manifest]:
     """PyTorch (torchrun, Trainer's torch policy) and TensorFlow (indexed workers; the job builds TF_CONFIG from
-    JOB_COMPLETION_INDEX) runtimes, running as the training service account with datasets and shared memory."""
+    JOB_COMPLETION_INDEX) runtimes, running as the training service account with shared memory and the tuning
+    studies mounted."""
     def runtime(name: str, framework: str, policy: dict[str, Any], image: str) -> Manifest:
         pod = {"serviceAccountName": workload_identities()["training"].service_account,
                "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
@@ -385,8 +426,10 @@ def training_runtimes() -> list[Manifest]:
                                    "name": "wandb", "key": "api-key", "optional": True}}}],
                                "securityContext": {"allowPrivilegeEscalation": False,
                                                    "capabilities": {"drop": ["ALL"]}},
-                               "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}]}],
-               "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}}]}
+                               "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"},
+                                                {"name": "studies", "mountPath": OPTUNA_MOUNT}]}],
+               "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}},
+                           {"name": "studies", "persistentVolumeClaim": {"claimName": OPTUNA_CLAIM}}]}
         job_spec: dict[str, Any] = {"template": {"spec": pod}}
         if framework == "tensorflow":
             job_spec["completionMode"] = "Indexed"

@@ -195,3 +195,18 @@ def test_every_built_in_workload_object_is_valid_for_the_clusters_version(stacks
             kubernetes_validate.validate(json.loads(json.dumps(manifest)), version, strict=True)
             checked += 1
     assert checked >= 20
+
+
+def test_a_tuning_service_shares_optuna_studies_between_trial_jobs_and_its_dashboard(stacks):
+    stack = stacks["prod-workloads"]
+    claim = by_kind(stack, "PersistentVolumeClaim")[("training", "optuna-studies")]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim["spec"]["storageClassName"] == "efs-dynamic"
+    dashboard = pod_spec(stack, "training", "optuna-dashboard")
+    assert dashboard["containers"][0]["args"] == ["/optuna/journal.log"]
+    assert dashboard["nodeSelector"] == {"mlops-platform/pool": "cpu"}
+    for runtime in by_kind(stack, "ClusterTrainingRuntime").values():
+        pod = runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+        assert {"name": "studies", "persistentVolumeClaim": {"claimName": "optuna-studies"}} in pod["volumes"]
+    settings = by_kind(stack, "ConfigMap")[("training", "training-settings")]["data"]
+    assert settings["OPTUNA_JOURNAL"] == "/optuna/journal.log"
