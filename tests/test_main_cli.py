@@ -32,6 +32,15 @@ def prod_with(tmp_path: Path, change) -> Path:
     return env_dir
 
 
+def refusal_lines(result: subprocess.CompletedProcess, tmp_path: Path) -> list[str]:
+    """The lines of a refused synth, after checking it refused cleanly and left the previous output alone."""
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "environments"]
+    assert (tmp_path / "cdktf.out" / "stacks" / "prod-network" / "cdk.tf.json").read_text() == '{"previous": true}'
+    return result.stderr.strip().splitlines()
+
+
 def previous_output(tmp_path: Path) -> Path:
     outdir = tmp_path / "cdktf.out"
     (outdir / "stacks" / "prod-network").mkdir(parents=True)
@@ -47,17 +56,12 @@ def test_an_invalid_environment_exits_non_zero_with_one_line_per_problem_and_no_
     env_dir = prod_with(tmp_path, break_two_pools)
     outdir = previous_output(tmp_path)
 
-    result = run_main(env_dir, outdir)
+    lines = refusal_lines(run_main(env_dir, outdir), tmp_path)
 
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("Invalid environment configuration (2 problem(s))")
     assert "prod.yaml: node_pools.a100-mig.gpu.sharing: MIG layout 3g.40gb x2 + 1g.10gb x1" in lines[1]
     assert "prod.yaml: node_pools.h100-timeslice.gpu: model H100-80GB does not match p4de.24xlarge" in lines[2]
     assert len(lines) == 3
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "environments"]
-    assert (outdir / "stacks" / "prod-network" / "cdk.tf.json").read_text() == '{"previous": true}'
 
 
 def test_a_failed_build_leaves_the_previous_output_exactly_as_it_was(tmp_path):
@@ -110,12 +114,6 @@ def test_unschedulable_workloads_stop_the_synth_naming_workload_resource_and_poo
     env_dir = prod_with(tmp_path, change)
     outdir = previous_output(tmp_path)
 
-    result = run_main(env_dir, outdir)
+    lines = refusal_lines(run_main(env_dir, outdir), tmp_path)
 
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert lines[0] == "Workloads that cannot be scheduled (1 problem(s)); nothing was synthesized:"
-    assert lines[1] == f"  {expected}"
-    assert (outdir / "stacks" / "prod-network" / "cdk.tf.json").read_text() == '{"previous": true}'
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "environments"]
+    assert lines == ["Workloads that cannot be scheduled (1 problem(s)); nothing was synthesized:", f"  {expected}"]
