@@ -20,7 +20,7 @@ from modules.kubernetes_objects import KubernetesObjects
 from modules.linkerd import LinkerdIdentity
 from modules.stacks import ClusterStack, DataStack, LayerStack, NetworkStack
 from modules.workload_identity import PodIdentityRole
-from platform_config import cluster_objects, external_secrets
+from platform_config import cluster_objects, external_secrets, wandb_server
 from platform_config.data_layer import controller_identities, controller_policy, workload_identities
 from platform_config.gpu_sharing import gpu_operator_values
 from platform_config.models import Environment
@@ -71,7 +71,9 @@ class PlatformStack(LayerStack):
             workload_identities()["external-secrets"].service_account))
         self._release("platform-resources", env, after=[self.releases["external-secrets"].release],
                       computed={"resources": [
-                          external_secrets.cluster_secret_store(env.region, external_secrets.secret_namespaces()),
+                          external_secrets.cluster_secret_store(env.region, [
+                              *external_secrets.secret_namespaces(),
+                              *([wandb_server.NAMESPACE] if env.workloads.wandb.self_managed else [])]),
                           *external_secrets.external_secrets(env.name)]})
         storage_class = {"volumeClaimTemplate": {"spec": {"storageClassName": cluster_objects.DEFAULT_STORAGE_CLASS}}}
         self._release(PROMETHEUS_RELEASE, env, after=[self.releases["platform-resources"].release,

@@ -24,6 +24,7 @@ from modules.kms import EncryptionKey
 from modules.network import Network
 from modules.node_group import ManagedNodeGroup
 from modules.secrets import PlatformSecrets
+from modules.wandb_server import WandbServerData
 from modules.workload_identity import WorkloadIdentities
 from platform_config.data_layer import (
     BUCKET_PURPOSES,
@@ -115,6 +116,12 @@ class DataStack(LayerStack):
             self, "mlflow-database", identifier=f"{name}-mlflow", settings=env.data.database,
             kms_key_arn=self.key.arn, vpc_id=network.vpc.id, subnet_ids=list(private_subnets.values()),
             client_security_group_id=nodes_sg, prevent_destroy=protect)
+        wandb = env.workloads.wandb
+        self.wandb_server = WandbServerData(
+            self, "wandb-server", environment=env, server=wandb.server, vpc_id=network.vpc.id,
+            subnet_ids=list(private_subnets.values()), client_security_group_id=nodes_sg, kms_key_arn=self.key.arn,
+            logs_bucket_id=self.buckets["logs"].bucket.id, cluster_name=cluster.eks.name,
+            prevent_destroy=protect) if wandb.self_managed else None
         self.secrets = PlatformSecrets(
             self, "secrets", environment_name=env.name, secrets=platform_secrets(), kms_key_arn=self.key.arn,
             recovery_window_days=env.data.secret_recovery_window_days, prevent_destroy=protect)
@@ -127,13 +134,17 @@ class DataStack(LayerStack):
             self, "workload-identities", cluster_name=cluster.eks.name, identities=workload_identities(),
             bucket_arns={purpose: bucket.arn for purpose, bucket in self.buckets.items()},
             secret_arns={key: secret.arn for key, secret in self.secrets.secrets.items()},
-            extra_platform_secret_arns=(self.database.master_secret_arn,),
+            extra_platform_secret_arns=(self.database.master_secret_arn,
+                                        *(self.wandb_server.secret_arns if self.wandb_server else ())),
             log_group_arns={group: log_group.arn for group, log_group in self.log_groups.items()},
             data_key_arn=self.key.arn, region=env.region)
         for purpose, bucket in self.buckets.items():
             TerraformOutput(self, f"bucket_{purpose.replace('-', '_')}", value=bucket.name)
         TerraformOutput(self, "efs_file_system_id", value=self.file_system.file_system.id)
         TerraformOutput(self, "mlflow_database_endpoint", value=self.database.instance.endpoint)
+        if self.wandb_server:
+            TerraformOutput(self, "wandb_database_endpoint", value=self.wandb_server.database.instance.endpoint)
+            TerraformOutput(self, "bucket_wandb", value=self.wandb_server.bucket.name)
 
     def _buckets(self, env: Environment) -> dict[str, SecureBucket]:
         settings = env.data.buckets

@@ -14,14 +14,14 @@ from modules.database import DATABASE_NAME, POSTGRES_PORT
 from modules.helm_release import PlatformRelease
 from modules.kubernetes_objects import KubernetesObjects
 from modules.stacks import ClusterStack, DataStack, LayerStack
-from platform_config import cluster_objects, workloads
+from platform_config import cluster_objects, wandb_server, workloads
 from platform_config.data_layer import workload_identities
 from platform_config.models import Environment
 from platform_config.scheduling import check_schedulable, demands_from_manifests, demands_from_training_queues
 
 #: The chart that delivers manifests (custom resources included) through Helm.
 MANIFESTS_CHART = "platform-resources"
-WANDB_NAMESPACE = "wandb"
+WANDB_NAMESPACE = wandb_server.NAMESPACE
 
 
 class WorkloadsStack(LayerStack):
@@ -63,12 +63,17 @@ class WorkloadsStack(LayerStack):
         self._manifests("inference-servers", "inference")
         self._manifests("agent-runtimes", "agents", after=["inference-servers"])
         if env.workloads.wandb.self_managed:
-            # The operator only: the W&B instance (its MySQL 8, Redis, license and host) is declared through GitOps.
+            # The operator, then the server: its External Secrets and the WeightsAndBiases resource (MySQL, bucket
+            # and license secret come from the data layer; Redis runs in the namespace).
             namespace = KubernetesObjects(self, "wandb-namespace", manifests=[cluster_objects.namespace_manifest(
                 WANDB_NAMESPACE, "restricted", meshed=False)])
             self.releases["wandb-operator"] = PlatformRelease(
                 self, "release-wandb-operator", release="wandb-operator", environment_name=env.name,
                 depends_on=namespace.resources)
+            self.manifests["wandb"] = wandb_server.server_manifests(
+                env.workloads.wandb.server, region=env.region, refs=data.wandb_server.refs())
+            self._release("wandb-server", after=["wandb-operator"], chart=MANIFESTS_CHART, namespace=WANDB_NAMESPACE,
+                          computed={"resources": self.manifests["wandb"]})
 
     @staticmethod
     def _database(data: DataStack) -> dict:

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from platform_config.catalogue import InstanceType, load_catalogue
+from platform_config.wandb_server import WandbServer
 
 #: CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
@@ -390,10 +391,22 @@ class Training(_Frozen):
 
 
 class WeightsAndBiases(_Frozen):
-    #: The W&B server the SDK talks to: the hosted service or your own.
+    #: The W&B server the SDK talks to: the hosted service, or with self_managed ``https://<server.host>``.
     base_url: Annotated[str, Field(pattern=r"^https://\S+$")] = "https://api.wandb.ai"
     #: Install the self-managed W&B server in the cluster (default false).
     self_managed: bool = False
+    #: The self-managed server: host, ACM certificate, ALB scheme, database (required with self_managed).
+    server: WandbServer | None = None
+
+    @model_validator(mode="after")
+    def _server_when_self_managed(self) -> WeightsAndBiases:
+        if self.self_managed and self.server is None:
+            raise ValueError("self_managed: true needs 'server' (host, certificate_arn)")
+        if self.server is not None and not self.self_managed:
+            raise ValueError("'server' is read only with self_managed: true; remove it or set self_managed")
+        if self.server is not None and self.base_url.rstrip("/") != self.server.url:
+            raise ValueError(f"base_url {self.base_url} must be the self-managed server's URL {self.server.url}")
+        return self
 
 
 class Workloads(_Frozen):
@@ -524,7 +537,8 @@ class Environment(_Frozen):
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Environment:
         problems = [*self._zone_problems(), *self._cidr_problems(), *self._pool_problems(),
-                    *self._protection_problems(), *self._quota_problems(), *self._placement_problems()]
+                    *self._protection_problems(), *self._quota_problems(), *self._placement_problems(),
+                    *self._wandb_problems()]
         if problems:
             raise ConfigProblems(problems)
         return self
@@ -638,6 +652,14 @@ class Environment(_Frozen):
             problems.append(("workloads.agents.critical_placement",
                              "a runtime is critical but no critical_placement (MIG pool and slice) is given"))
         return problems
+
+    def _wandb_problems(self) -> list[tuple[str, str]]:
+        server = self.workloads.wandb.server
+        if server is not None and server.certificate_region != self.region:
+            return [("workloads.wandb.server.certificate_arn",
+                     f"certificate from {server.certificate_region}; the ALB in {self.region} needs one from "
+                     f"{self.region}")]
+        return []
 
     def warnings(self) -> list[str]:
         """What every synth of this environment must say out loud."""
