@@ -12,18 +12,15 @@ from tests_support import resources
 
 @pytest.fixture(scope="module")
 def edited_dev(tmp_path_factory):
-    """dev with 3 replicas on the A100 time-slicing pool (and training shares that still fit) and a
-    3g.40gb + 2x 2g.20gb layout on the MIG pool, synthesized."""
+    """dev with 5 replicas on the A100 time-slicing pool and a 3g.40gb + 2g.20gb + 1g.10gb layout on the MIG pool,
+    synthesized; nothing else in the file is edited."""
     from cdktf import App
 
     from modules.app import build_platform
 
     data = yaml.safe_load((DEFAULT_ENV_DIR / "dev.yaml").read_text())
-    data["node_pools"]["a100-timeslice"]["gpu"]["sharing"]["replicas"] = 3
-    data["workloads"]["training"]["teams"]["research"]["gpus"]["a100-timeslice"] = 12
-    data["node_pools"]["a100-mig"]["gpu"]["sharing"]["layout"] = {"3g.40gb": 1, "2g.20gb": 2}
-    data["platform"]["namespace_quotas"]["inference"]["mig_slices"] = {"3g.40gb": 8, "2g.20gb": 16}
-    data["platform"]["namespace_quotas"]["agentic"]["mig_slices"] = {}
+    data["node_pools"]["a100-timeslice"]["gpu"]["sharing"]["replicas"] = 5
+    data["node_pools"]["a100-mig"]["gpu"]["sharing"]["layout"] = {"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 1}
     folder = tmp_path_factory.mktemp("edited")
     (folder / "dev.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     outdir = folder / "out"
@@ -49,16 +46,17 @@ def operator_values(platform_stack):
 
 def test_new_replicas_reach_the_autoscaler_tags_and_the_device_plugin_config(stacks, edited_dev):
     assert autoscaler_tags(stacks["dev-cluster"], "a100-timeslice") == {"nvidia.com/gpu": "32"}
-    assert autoscaler_tags(edited_dev["cluster"], "a100-timeslice") == {"nvidia.com/gpu": "24"}
+    assert autoscaler_tags(edited_dev["cluster"], "a100-timeslice") == {"nvidia.com/gpu": "40"}
     entry = yaml.safe_load(operator_values(edited_dev["platform"])["devicePlugin"]["config"]["data"]["a100-timeslice"])
-    assert entry["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 3}]
+    assert entry["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 5}]
 
 
 def test_a_new_mig_layout_reaches_the_autoscaler_tags_and_the_mig_manager_config(stacks, edited_dev):
-    assert autoscaler_tags(edited_dev["cluster"], "a100-mig") == {"nvidia.com/mig-2g.20gb": "16",
-                                                                  "nvidia.com/mig-3g.40gb": "8"}
+    assert autoscaler_tags(stacks["dev-cluster"], "a100-mig")["nvidia.com/mig-1g.10gb"] == "16"
+    assert autoscaler_tags(edited_dev["cluster"], "a100-mig") == {
+        "nvidia.com/mig-1g.10gb": "8", "nvidia.com/mig-2g.20gb": "8", "nvidia.com/mig-3g.40gb": "8"}
     config = yaml.safe_load(operator_values(edited_dev["platform"])["migManager"]["config"]["data"]["config.yaml"])
-    assert config["mig-configs"]["a100-mig"][0]["mig-devices"] == {"2g.20gb": 2, "3g.40gb": 1}
+    assert config["mig-configs"]["a100-mig"][0]["mig-devices"] == {"1g.10gb": 1, "2g.20gb": 1, "3g.40gb": 1}
 
 
 def test_the_node_label_still_names_the_regenerated_entries(edited_dev):
