@@ -210,3 +210,33 @@ def test_a_tuning_service_shares_optuna_studies_between_trial_jobs_and_its_dashb
         assert {"name": "studies", "persistentVolumeClaim": {"claimName": "optuna-studies"}} in pod["volumes"]
     settings = by_kind(stack, "ConfigMap")[("training", "training-settings")]["data"]
     assert settings["OPTUNA_JOURNAL"] == "/optuna/journal.log"
+
+
+def _service_accounts_in(values, found=None):
+    """Every ``serviceAccount: {name: ...}`` (at any depth) of a release's values, and raw ServiceAccounts."""
+    found = set() if found is None else found
+    if isinstance(values, dict):
+        account = values.get("serviceAccount")
+        if isinstance(account, dict) and isinstance(account.get("name"), str):
+            found.add(account["name"])
+        if values.get("kind") == "ServiceAccount":
+            found.add(values["metadata"]["name"])
+        for child in values.values():
+            _service_accounts_in(child, found)
+    elif isinstance(values, list):
+        for child in values:
+            _service_accounts_in(child, found)
+    return found
+
+
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+def test_every_pod_identity_association_names_a_service_account_the_platform_creates(stacks, env_name):
+    created = set()
+    for layer in ("platform", "workloads"):
+        for release in releases(stacks[f"{env_name}-{layer}"]).values():
+            for name in _service_accounts_in(yaml.safe_load(release["values"][0])):
+                created.add((release["namespace"], name))
+    associations = [(a["namespace"], a["service_account"]) for layer in ("data", "platform")
+                    for a in resources(stacks[f"{env_name}-{layer}"], "aws_eks_pod_identity_association").values()]
+    assert len(associations) >= 9
+    assert sorted(set(associations) - created) == []
