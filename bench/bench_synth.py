@@ -1,4 +1,4 @@
-"""Benchmark the full synth with the lazy provider loader against eager imports (issue 9; run by `make bench`).
+"""Benchmark the full synth with the lazy provider loader against eager imports (run by `make bench`).
 
 Runs ``python main.py`` (all environments) ``--runs`` times per mode, alternating lazy and eager, each run in a
 fresh process (the import cost is paid per process) with its own ``CDKTF_OUTDIR``. For each run it measures:

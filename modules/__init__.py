@@ -1,0 +1,1 @@
+"""The platform's constructs, one package per layer; ``common`` holds the building blocks several layers use."""

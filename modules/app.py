@@ -7,9 +7,12 @@ from pathlib import Path
 
 from cdktf import App
 
-from modules.platform_stack import PlatformStack
-from modules.stacks import ClusterStack, DataStack, DeliveryStack, NetworkStack
-from modules.workloads_stack import WorkloadsStack
+from modules.cluster.stack import ClusterStack
+from modules.data.stack import DataStack
+from modules.delivery.stack import DeliveryStack
+from modules.network.stack import NetworkStack
+from modules.platform.stack import PlatformStack
+from modules.workloads.stack import WorkloadsStack
 from platform_config.models import Environment
 
 

@@ -1,4 +1,4 @@
-"""Import the cdktf prebuilt provider packages on demand instead of all at once (issue 9, "Fast synth").
+"""Import the cdktf prebuilt provider packages on demand instead of all at once.
 
 Why
     The root ``__init__.py`` of each prebuilt provider package (``cdktf_cdktf_provider_aws`` and friends)

@@ -1,7 +1,7 @@
 """The Kubernetes objects the platform authors, as plain manifests (``apiVersion``/``kind``/``metadata``/``spec``).
 
 Manifests are the one representation: tests validate them against the Kubernetes schemas of the cluster's
-version, and ``modules/kubernetes_objects.py`` emits them as kubernetes-provider resources. Infrastructure
+version, and ``modules/common/kubernetes_objects.py`` emits them as kubernetes-provider resources. Infrastructure
 values (a KMS key ARN, the EFS id) may be Terraform references inside the strings.
 """
 
@@ -13,8 +13,9 @@ from typing import Any
 
 import yaml
 
-from platform_config.gpu_sharing import GPU_RESOURCE, mig_resource
+from platform_config.gpu_sharing import mig_resource
 from platform_config.models import Environment, NamespaceQuota
+from platform_config.node_labels import GPU_RESOURCE
 
 DATA_DIR = Path(__file__).with_name("data")
 POD_SECURITY_LABELS = ("enforce", "audit", "warn")

@@ -12,25 +12,19 @@ from functools import partial
 import yaml
 
 from platform_config.models import Environment, NodePool, SharingMode
-
-#: Our own label: which pool a node belongs to. Workloads select pools by it (the NVIDIA product label gets a
-#: ``-SHARED`` suffix under time-slicing, so it is no good for selection).
-POOL_LABEL = "mlops-platform/pool"
-GPU_MODEL_LABEL = "mlops-platform/gpu-model"
-GPU_SHARING_LABEL = "mlops-platform/gpu-sharing"
-GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
-#: The Cluster Autoscaler on AWS treats nodes with this label as GPU nodes; MIG nodes (mixed strategy) have no
-#: allocatable nvidia.com/gpu, so without it the autoscaler would not see them as GPU nodes.
-ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
-DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
-MIG_CONFIG_LABEL = "nvidia.com/mig.config"
-
-GPU_RESOURCE = "nvidia.com/gpu"
-GPU_TAINT_KEY = "nvidia.com/gpu"
-GPU_TAINT_VALUE = "true"
-#: The EKS API spells the effect NO_SCHEDULE; Kubernetes (and the autoscaler's node-template tag) NoSchedule.
-GPU_TAINT_EFFECT = "NO_SCHEDULE"
-GPU_TAINT_EFFECT_KUBERNETES = "NoSchedule"
+from platform_config.node_labels import (
+    ACCELERATOR_LABEL,
+    DEVICE_PLUGIN_CONFIG_LABEL,
+    GPU_MODEL_LABEL,
+    GPU_PRESENT_LABEL,
+    GPU_RESOURCE,
+    GPU_SHARING_LABEL,
+    GPU_TAINT_EFFECT_KUBERNETES,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
+    MIG_CONFIG_LABEL,
+    POOL_LABEL,
+)
 
 AUTOSCALER_TEMPLATE_PREFIX = "k8s.io/cluster-autoscaler/node-template"
 

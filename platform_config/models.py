@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from platform_config.catalogue import InstanceType, load_catalogue
-from platform_config.wandb_server import WandbServer
+from platform_config.wandb_settings import WandbServer
 
 #: CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,

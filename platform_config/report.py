@@ -32,15 +32,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from platform_config.catalogue import load_catalogue
-from platform_config.gpu_sharing import (
-    AUTOSCALER_TEMPLATE_PREFIX,
-    GPU_MODEL_LABEL,
-    GPU_RESOURCE,
-    GPU_SHARING_LABEL,
-    POOL_LABEL,
-    node_resources,
-)
+from platform_config.gpu_sharing import AUTOSCALER_TEMPLATE_PREFIX, node_resources
 from platform_config.models import Environment, SharingMode
+from platform_config.node_labels import GPU_MODEL_LABEL, GPU_RESOURCE, GPU_SHARING_LABEL, POOL_LABEL
 
 PRICES_FILE = Path(__file__).with_name("data") / "prices.yaml"
 

@@ -16,15 +16,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from platform_config.gpu_sharing import (
+from platform_config.gpu_sharing import node_resources
+from platform_config.models import Environment
+from platform_config.node_labels import (
     GPU_RESOURCE,
     GPU_TAINT_EFFECT_KUBERNETES,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
     POOL_LABEL,
-    node_resources,
 )
-from platform_config.models import Environment
 
 GPU_RESOURCE_PREFIX = "nvidia.com/"
 

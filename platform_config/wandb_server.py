@@ -3,7 +3,7 @@
 Pure functions and data. The W&B operator (chart ``operator`` 1.4.8, ``namespaceIsolation``) deploys the server
 from one ``WeightsAndBiases`` custom resource (``apps.wandb.com/v1``) into its own namespace; this module writes
 that resource and the External Secrets that feed it (the MySQL password RDS keeps, the license, a generated
-Redis password). ``modules/wandb_server.py`` builds the AWS side (RDS MySQL, bucket, license secret, Pod
+Redis password). ``modules/data/wandb_server.py`` builds the AWS side (RDS MySQL, bucket, license secret, Pod
 Identity) from the same constants.
 
 Checked against wandb/helm-charts tag ``operator-wandb-0.43.8`` (charts/operator-wandb, charts/wandb-base 0.12.4)
@@ -16,20 +16,19 @@ and wandb/operator tag ``v1.22.0`` (the controller the operator chart pins):
   never from the CR (internal/controller/weightsandbiases_controller.go): versions can't be pinned from here.
 - Service accounts are ``<release>-<component>`` (wandb-base ``fullname``), one per component.
 
-This module must not import ``platform_config.models`` at import time: ``models`` imports ``WandbServer`` from here.
+Its settings (``WandbServer``, part of the environment file) are in ``platform_config/wandb_settings.py``.
 """
 
 from __future__ import annotations
 
 from copy import deepcopy
 from dataclasses import dataclass
-from ipaddress import IPv4Network
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from typing import Any
 
 from platform_config.external_secrets import API_VERSION as EXTERNAL_SECRETS_API
 from platform_config.external_secrets import STORE_NAME
+from platform_config.node_labels import CPU_POOL, POOL_LABEL
+from platform_config.wandb_settings import WandbServer
 
 Manifest = dict[str, Any]
 
@@ -81,64 +80,10 @@ WANDB_BASE_COMPONENTS = ("app", "appRenamePreHook", "appRenamePostHook", "api", 
 RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "privileged": False, "capabilities": {"drop": ["ALL"]}}
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
-_FQDN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
-_ACM_CERTIFICATE = r"^arn:aws:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+$"
-
-
 def service_accounts() -> tuple[str, ...]:
     """The service accounts that use the bucket (``<release>-<component>``)."""
     return (*(f"{INSTANCE_NAME}-{component}" for component in BUCKET_COMPONENTS), *EXTRA_BUCKET_SERVICE_ACCOUNTS)
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class WandbDatabase(_Frozen):
-    """The server's RDS MySQL. Multi-AZ follows the environment's ``high_availability``."""
-
-    #: Major version. W&B's requirements page asks for MySQL 8.4.x (its older text: 8.0.32+); RDS standard support
-    #: of 8.0 ended 2026-07-31 (extended support is billed). Minor versions are upgraded by RDS.
-    mysql_version: Literal["8.0", "8.4"] = "8.4"
-    #: W&B's AWS module sizes its smallest deployment on db.r6g.large.
-    instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.r6g.large"
-    allocated_storage_gib: Annotated[int, Field(ge=20, le=65536)] = 100
-    #: Storage autoscaling ceiling (default 1000 GiB).
-    max_allocated_storage_gib: Annotated[int, Field(ge=20, le=65536)] = 1000
-    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 14
-
-    @field_validator("max_allocated_storage_gib")
-    @classmethod
-    def _ceiling_above_start(cls, ceiling: int, info: ValidationInfo) -> int:
-        start = info.data.get("allocated_storage_gib")
-        if start is not None and ceiling < start:
-            raise ValueError(f"max_allocated_storage_gib {ceiling} can't be less than allocated_storage_gib {start}")
-        return ceiling
-
-
-class WandbServer(_Frozen):
-    """Where and how the self-managed server is reached: an ALB (AWS Load Balancer Controller) with TLS.
-
-    TLS is always required: the SDK sends its API key with every request and the platform's ``base_url`` is
-    https only. The certificate is an ACM certificate in the environment's region covering ``host``; a DNS record
-    for ``host`` pointing at the ALB is made outside this repository.
-    """
-
-    #: The server's DNS name (no scheme); ``workloads.wandb.base_url`` must be ``https://<host>``.
-    host: Annotated[str, Field(pattern=_FQDN, max_length=253)]
-    certificate_arn: Annotated[str, Field(pattern=_ACM_CERTIFICATE)]
-    scheme: Literal["internal", "internet-facing"] = "internal"
-    #: Source CIDRs the ALB admits (default: the controller's default, i.e. anyone who can reach it).
-    inbound_cidrs: list[IPv4Network] = []
-    database: WandbDatabase = WandbDatabase()
-
-    @property
-    def url(self) -> str:
-        return f"https://{self.host}"
-
-    @property
-    def certificate_region(self) -> str:
-        return self.certificate_arn.split(":")[3]
 
 
 @dataclass(frozen=True)
@@ -253,9 +198,5 @@ def custom_resource(server: WandbServer, *, region: str, refs: WandbServerRefs,
 def server_manifests(server: WandbServer, *, region: str, refs: WandbServerRefs) -> list[Manifest]:
     """Everything the raw-manifests release delivers into ``NAMESPACE``: the External Secrets first, then the
     custom resource. Every pod of the server runs on the CPU pool (W&B runs on x86 only)."""
-    # Imported here: gpu_sharing imports platform_config.models, which imports this module.
-    from platform_config.gpu_sharing import POOL_LABEL
-    from platform_config.workloads import CPU_POOL
-
     return [*secret_manifests(refs),
             custom_resource(server, region=region, refs=refs, node_selector={POOL_LABEL: CPU_POOL})]

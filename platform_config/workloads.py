@@ -15,12 +15,11 @@ from typing import Any
 import yaml
 
 from platform_config.data_layer import workload_identities
-from platform_config.gpu_sharing import GPU_TAINT_EFFECT_KUBERNETES, GPU_TAINT_KEY, POOL_LABEL
 from platform_config.models import AgentRuntime, Environment, InferenceEngine, Placement
+from platform_config.node_labels import CPU_POOL, GPU_TAINT_EFFECT_KUBERNETES, GPU_TAINT_KEY, POOL_LABEL
 
 DATA_DIR = Path(__file__).with_name("data")
 PART_OF = "mlops-platform"
-CPU_POOL = "cpu"
 MODELS_MOUNT = "/models"
 MLFLOW_URL = "http://mlflow.mlops.svc.cluster.local"
 AGENT_PORT = 8080

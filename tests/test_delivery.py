@@ -1,4 +1,5 @@
-"""The delivery construct (modules/delivery.py): ECR repositories and the GitHub Actions identities of one account.
+"""The delivery construct (modules/delivery/github_delivery.py): ECR repositories and the GitHub Actions identities
+of one account.
 
 Synthesized on a small stack of its own (``TerraformStack(Testing.app(), "test")``), not the platform app.
 """
@@ -24,7 +25,7 @@ def cdk():
     import cdktf
     from cdktf_cdktf_provider_aws.provider import AwsProvider
 
-    import modules.delivery as delivery
+    import modules.delivery.github_delivery as delivery
 
     return cdktf, AwsProvider, delivery
 

@@ -292,7 +292,8 @@ def test_every_platform_namespace_passes_the_mesh_checks_in_the_real_synth(stack
 
 def test_default_deny_policies_reference_their_namespace_as_ckv2_plat_5_needs(stacks):
     # CKV2_PLAT_5 sees a NetworkPolicy in a namespace only through a reference to the namespace resource
-    # (modules/kubernetes_objects.py: emit(..., namespaces=...)); a plain name, or depends_on, would not prove it.
+    # (modules/common/kubernetes_objects.py: emit(..., namespaces=...)); a plain name, or depends_on, would not prove
+    # it.
     denies = {key: body for key, body in _resources_of(stacks, ("kubernetes_network_policy_v1",)).items()
               if body["metadata"]["name"] == "default-deny"}
     assert len(denies) == 3 * len(APPLICATION_NAMESPACES)

@@ -1,4 +1,4 @@
-"""Behaviour of the lazy provider loader (modules/provider_loader.py, issue 9 "Fast synth").
+"""Behaviour of the lazy provider loader (modules/provider_loader.py).
 
 Every test that imports providers or installs the loader does it in a fresh Python process, so the test process
 keeps whatever mode the conftest chose. No timing thresholds here: `make bench` measures.

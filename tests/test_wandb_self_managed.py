@@ -24,14 +24,13 @@ from platform_config.wandb_server import (
     REDIS_SECRET,
     SERVER_CHART,
     WANDB_BASE_COMPONENTS,
-    WandbDatabase,
-    WandbServer,
     WandbServerRefs,
     custom_resource,
     secret_manifests,
     server_manifests,
     service_accounts,
 )
+from platform_config.wandb_settings import WandbDatabase, WandbServer
 from tests_support import one, resources
 
 KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/data-key"
@@ -53,7 +52,7 @@ def synthesized(environments):
     """GIVEN the AWS side of the server for dev (no HA, unprotected) and prod (HA, protected)."""
     from cdktf_cdktf_provider_aws.provider import AwsProvider
 
-    from modules.wandb_server import WandbServerData
+    from modules.data.wandb_server import WandbServerData
 
     out = {}
     for name in ("dev", "prod"):

@@ -213,7 +213,7 @@ def test_the_image_matrix_lists_exactly_the_platform_images():
     from modules.provider_loader import install_provider_loader
 
     install_provider_loader()
-    from modules.delivery import PLATFORM_IMAGES
+    from modules.delivery.github_delivery import PLATFORM_IMAGES
 
     images = load(GITHUB / "workflows" / "images.yml")
     assert images["jobs"]["build"]["strategy"]["matrix"]["image"] == list(PLATFORM_IMAGES)

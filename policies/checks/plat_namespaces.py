@@ -1,6 +1,6 @@
 """Namespaces decide about the Linkerd mesh explicitly, and application namespaces are meshed with mTLS enforced.
 
-How the platform writes namespaces (modules/kubernetes_objects.py from platform_config/cluster_objects.py):
+How the platform writes namespaces (modules/common/kubernetes_objects.py from platform_config/cluster_objects.py):
 
 - application namespaces (inference, training, agentic, mlops): Pod Security ``restricted`` or ``baseline``,
   ``linkerd.io/inject: enabled`` and ``config.linkerd.io/default-inbound-policy: all-authenticated``;

@@ -17,13 +17,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from platform_config.gpu_sharing import (
+from platform_config.models import Environment
+from platform_config.node_labels import (
     DEVICE_PLUGIN_CONFIG_LABEL,
     GPU_TAINT_EFFECT_KUBERNETES,
     MIG_CONFIG_LABEL,
     POOL_LABEL,
 )
-from platform_config.models import Environment
 from platform_config.report import (
     PoolCapacity,
     environment_of_stack,

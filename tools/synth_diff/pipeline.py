@@ -17,7 +17,8 @@ from pathlib import Path
 from tools.synth_diff.diff import load_stacks
 from tools.synth_diff.stateful import is_stateful
 
-#: Mirrors modules/delivery.py (ROLE_KIND_TAG and the environment tag of deploy roles); a test keeps them equal.
+#: Mirrors modules/delivery/github_delivery.py (ROLE_KIND_TAG and the environment tag of deploy roles); a test keeps
+#: them equal.
 ROLE_KIND_TAG = "github-actions-role"
 ENVIRONMENT_TAG = "github-environment"
 ROLE_KINDS = ("plan", "deploy", "image-push")

@@ -14,12 +14,15 @@ from cdktf import Fn
 from cdktf_cdktf_provider_tls.provider import TlsProvider
 from constructs import Construct
 
-from modules.cluster_providers import configure_cluster_providers
-from modules.helm_release import PlatformRelease
-from modules.kubernetes_objects import KubernetesObjects
-from modules.linkerd import LinkerdIdentity
-from modules.stacks import ClusterStack, DataStack, LayerStack, NetworkStack
-from modules.workload_identity import PodIdentityRole
+from modules.cluster.stack import ClusterStack
+from modules.common.cluster_providers import configure_cluster_providers
+from modules.common.helm_release import PlatformRelease
+from modules.common.kubernetes_objects import KubernetesObjects
+from modules.common.layer_stack import LayerStack
+from modules.common.workload_identity import PodIdentityRole
+from modules.data.stack import DataStack
+from modules.network.stack import NetworkStack
+from modules.platform.linkerd_identity import LinkerdIdentity
 from platform_config import cluster_objects, external_secrets, wandb_server
 from platform_config.data_layer import controller_identities, controller_policy, workload_identities
 from platform_config.gpu_sharing import gpu_operator_values

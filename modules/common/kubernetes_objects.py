@@ -1,7 +1,7 @@
 """Emit the platform's Kubernetes manifests (``platform_config.cluster_objects``) as kubernetes-provider resources.
 
 Built-in kinds only (Namespace, ResourceQuota, LimitRange, NetworkPolicy, StorageClass): their typed resources
-plan without a reachable cluster. Custom resources go through Helm (see ``modules/helm_release.py``).
+plan without a reachable cluster. Custom resources go through Helm (see ``modules/common/helm_release.py``).
 Nested blocks are built from the generated struct classes: plain dicts inside lists would be dropped by jsii.
 """
 

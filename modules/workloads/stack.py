@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from modules.cluster_providers import configure_cluster_providers
-from modules.database import DATABASE_NAME, POSTGRES_PORT
-from modules.helm_release import PlatformRelease
-from modules.kubernetes_objects import KubernetesObjects
-from modules.stacks import ClusterStack, DataStack, LayerStack
+from modules.cluster.stack import ClusterStack
+from modules.common.cluster_providers import configure_cluster_providers
+from modules.common.helm_release import PlatformRelease
+from modules.common.kubernetes_objects import KubernetesObjects
+from modules.common.layer_stack import LayerStack
+from modules.data.database import DATABASE_NAME, POSTGRES_PORT
+from modules.data.stack import DataStack
 from platform_config import cluster_objects, wandb_server, workloads
 from platform_config.data_layer import workload_identities
 from platform_config.models import Environment

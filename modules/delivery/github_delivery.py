@@ -39,8 +39,8 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from constructs import Construct
 
-from modules.iam import aws_managed_policy, policy_document
-from modules.kms import EncryptionKey
+from modules.common.iam import aws_managed_policy, policy_document
+from modules.common.kms import EncryptionKey
 
 #: The images the platform builds (``images/<name>/Dockerfile``), one ECR repository each. The image workflow's
 #: matrix lists the same names (a test keeps them equal).

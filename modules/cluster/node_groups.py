@@ -25,7 +25,7 @@ from cdktf_cdktf_provider_aws.launch_template import (
 )
 from constructs import Construct
 
-from platform_config import gpu_sharing
+from platform_config import gpu_sharing, node_labels
 from platform_config.models import NodePool
 
 #: EKS-optimized Amazon Linux 2023 AMIs; the NVIDIA variant ships the driver and container toolkit, so the GPU
@@ -71,13 +71,13 @@ class ManagedNodeGroup(Construct):
                     delete_on_termination="true"))],
             monitoring=LaunchTemplateMonitoring(enabled=True),
             tag_specifications=[LaunchTemplateTagSpecifications(
-                resource_type=kind, tags={"Name": f"{cluster_name}-{pool_name}", gpu_sharing.POOL_LABEL: pool_name})
+                resource_type=kind, tags={"Name": f"{cluster_name}-{pool_name}", node_labels.POOL_LABEL: pool_name})
                 for kind in ("instance", "volume")])
 
         taints = []
         if pool.is_gpu:
-            taints = [EksNodeGroupTaint(key=gpu_sharing.GPU_TAINT_KEY, value=gpu_sharing.GPU_TAINT_VALUE,
-                                        effect=gpu_sharing.GPU_TAINT_EFFECT)]
+            taints = [EksNodeGroupTaint(key=node_labels.GPU_TAINT_KEY, value=node_labels.GPU_TAINT_VALUE,
+                                        effect=node_labels.GPU_TAINT_EFFECT)]
         self.node_group = EksNodeGroup(
             self, "node-group", cluster_name=cluster_name, node_group_name=pool_name, node_role_arn=node_role_arn,
             subnet_ids=list(subnet_ids), instance_types=list(pool.instance_types),

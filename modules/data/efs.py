@@ -19,7 +19,7 @@ from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from modules.iam import policy_document
+from modules.common.iam import policy_document
 
 #: Access points (and their root directories) the platform mounts.
 ACCESS_POINTS = ("datasets", "models", "shared")

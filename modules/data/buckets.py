@@ -33,7 +33,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S3BucketVersioningVersioningConfiguration
 from constructs import Construct
 
-from modules.iam import policy_document
+from modules.common.iam import policy_document
 
 #: Days before an unfinished multipart upload's parts are deleted.
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7

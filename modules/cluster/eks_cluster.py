@@ -26,8 +26,8 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from modules.iam import ServiceRole
-from modules.kms import EncryptionKey
+from modules.common.iam import ServiceRole
+from modules.common.kms import EncryptionKey
 from platform_config.models import Environment
 
 #: All five control-plane log types.

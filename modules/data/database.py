@@ -13,7 +13,7 @@ from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from modules.iam import ServiceRole
+from modules.common.iam import ServiceRole
 from platform_config.models import Database
 
 POSTGRES_PORT = 5432

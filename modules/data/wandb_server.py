@@ -17,9 +17,9 @@ from cdktf_cdktf_provider_aws.s3_bucket_cors_configuration import (
 from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
 from constructs import Construct
 
-from modules.buckets import SecureBucket
-from modules.database import RdsDatabase
-from modules.workload_identity import PodIdentityRole, _bucket_statements
+from modules.common.workload_identity import PodIdentityRole, _bucket_statements
+from modules.data.buckets import SecureBucket
+from modules.data.database import RdsDatabase
 from platform_config.data_layer import BucketAccess, bucket_name, secret_name
 from platform_config.models import Environment
 from platform_config.wandb_server import (
@@ -29,10 +29,10 @@ from platform_config.wandb_server import (
     MASTER_USERNAME,
     MYSQL_PORT,
     NAMESPACE,
-    WandbServer,
     WandbServerRefs,
     service_accounts,
 )
+from platform_config.wandb_settings import WandbServer
 
 #: Server settings. TLS only (CKV2_AWS_69 reads the same parameter); the rest is what W&B's own AWS module sets
 #: (wandb/terraform-aws-wandb modules/database/main.tf, for Aurora MySQL 3): performance schema, slow-query log,

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_aws.eks_addon import EksAddon, EksAddonPodIdentityAssociation
 from constructs import Construct
 
-from modules.iam import POD_IDENTITY_SERVICE, ServiceRole
-from modules.kms import EncryptionKey
+from modules.common.iam import POD_IDENTITY_SERVICE, ServiceRole
+from modules.common.kms import EncryptionKey
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from modules.iam import ServiceRole
-from modules.kms import EncryptionKey
+from modules.common.iam import ServiceRole
+from modules.common.kms import EncryptionKey
 from platform_config.models import Environment, NatStrategy
 
 #: Interface endpoints private nodes need to pull images, get credentials, ship logs and join the cluster.

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from cdktf_cdktf_provider_aws.eks_pod_identity_association import EksPodIdentityAssociation
 from constructs import Construct
 
-from modules.iam import POD_IDENTITY_SERVICE, ServiceRole
+from modules.common.iam import POD_IDENTITY_SERVICE, ServiceRole
 from platform_config.data_layer import BucketAccess, WorkloadIdentity
 
 _READ_OBJECTS = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging"]

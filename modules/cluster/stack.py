@@ -1,0 +1,45 @@
+"""``<env>-cluster``: the EKS cluster, its managed add-ons and the node groups."""
+
+from __future__ import annotations
+
+from cdktf import TerraformOutput
+from constructs import Construct
+
+from modules.cluster.addons import NETWORKING_ADDONS, WORKLOAD_ADDONS, ManagedAddons
+from modules.cluster.eks_cluster import Cluster
+from modules.cluster.node_groups import ManagedNodeGroup
+from modules.common.iam import ServiceRole
+from modules.common.layer_stack import LayerStack
+from modules.network.vpc import Network
+from platform_config.models import Environment
+
+#: Node instance role policies: join the cluster, pull images, and be reachable through SSM instead of SSH.
+#: The VPC CNI uses the node role (it must assign addresses before any pod credential path exists).
+NODE_ROLE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy",
+                      "AmazonSSMManagedInstanceCore")
+
+class ClusterStack(LayerStack):
+    def __init__(self, scope: Construct, *, environment: Environment, network: Network) -> None:
+        super().__init__(scope, environment=environment, layer="cluster")
+        env = environment
+        subnet_of_zone = dict(zip(env.availability_zones, (s.id for s in network.private_subnets), strict=True))
+        self.cluster = Cluster(self, "cluster", environment=env, vpc_id=network.vpc.id,
+                               vpc_cidr=str(env.network.vpc_cidr), subnet_ids=list(subnet_of_zone.values()))
+        node_role = ServiceRole(self, "node-role", name=f"{env.cluster_name}-nodes", service="ec2.amazonaws.com",
+                                managed_policies=NODE_ROLE_POLICIES)
+        networking = ManagedAddons(self, "networking-addons", cluster_name=self.cluster.eks.name,
+                                   addons=NETWORKING_ADDONS)
+        self.node_groups = {
+            name: ManagedNodeGroup(
+                self, f"pool-{name}", cluster_name=self.cluster.eks.name, pool_name=name, pool=pool,
+                subnet_ids=[subnet_of_zone[zone] for zone in env.pool_zones(name)], node_role_arn=node_role.arn,
+                security_group_ids=[self.cluster.node_security_group.id], volume_key_arn=self.cluster.key.arn,
+                depends_on=[*networking.addons.values(), node_role.role])
+            for name, pool in env.node_pools.items()
+        }
+        ManagedAddons(self, "workload-addons", cluster_name=self.cluster.eks.name, addons=WORKLOAD_ADDONS,
+                      volume_key_arn=self.cluster.key.arn,
+                      depends_on=[g.node_group for g in self.node_groups.values()])
+        TerraformOutput(self, "cluster_name", value=self.cluster.eks.name)
+        TerraformOutput(self, "cluster_endpoint", value=self.cluster.eks.endpoint)
+        TerraformOutput(self, "oidc_provider_arn", value=self.cluster.oidc_provider.arn)

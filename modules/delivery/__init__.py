@@ -1,0 +1,1 @@
+"""The delivery layer (``<env>-delivery``): ECR and the identities of the GitHub Actions workflows."""

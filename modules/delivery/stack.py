@@ -1,0 +1,33 @@
+"""``<env>-delivery``: ECR repositories and the GitHub Actions identities of the environment's account."""
+
+from __future__ import annotations
+
+from cdktf import TerraformOutput
+from constructs import Construct
+
+from modules.common.layer_stack import LayerStack
+from modules.delivery.github_delivery import Delivery
+from platform_config.models import Environment
+
+
+class DeliveryStack(LayerStack):
+    """Delivery into the environment's account: ECR repositories for the platform's images and the identities of
+    the GitHub Actions workflows. It reads no other layer and is applied first (by hand, once, to bootstrap)."""
+
+    def __init__(self, scope: Construct, *, environment: Environment) -> None:
+        super().__init__(scope, environment=environment, layer="delivery")
+        env, settings, backend = environment, environment.delivery, environment.state_backend
+        self.delivery = Delivery(
+            self, "delivery", github_repository=settings.github_repository, account_id=env.account_id,
+            region=env.region, state_bucket=backend.bucket, state_key_prefix=f"{backend.key_prefix}/{env.name}",
+            deploy_environments=settings.deploy_environments or [env.name],
+            untagged_expiry_days=settings.untagged_image_expiry_days, tagged_images_kept=settings.tagged_images_kept,
+            oidc_provider_arn=settings.github_oidc_provider_arn,
+            kms_deletion_window_days=env.cluster.kms_deletion_window_days,
+            prevent_destroy=env.protection.prevent_destroy)
+        TerraformOutput(self, "repository_urls",
+                        value={name: r.repository_url for name, r in self.delivery.repositories.items()})
+        TerraformOutput(self, "plan_role_arn", value=self.delivery.plan_role.arn)
+        TerraformOutput(self, "deploy_role_arns",
+                        value={name: role.arn for name, role in self.delivery.deploy_roles.items()})
+        TerraformOutput(self, "image_push_role_arn", value=self.delivery.image_push_role.arn)

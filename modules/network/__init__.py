@@ -1,0 +1,1 @@
+"""The network layer (``<env>-network``): the VPC across the environment's zones."""
