@@ -38,7 +38,7 @@ def test_access_is_by_api_access_entries_admin_for_admins_and_view_only_for_view
     assert [policies[f"${{aws_eks_access_entry.{name}.principal_arn}}"]
             for name in resources(prod, "aws_eks_access_entry")] == \
         ["AmazonEKSClusterAdminPolicy"] * len(settings.admin_principals) + \
-        ["AmazonEKSAdminViewPolicy"] * len(settings.viewer_principals)
+        ["AmazonEKSViewPolicy"] * len(settings.viewer_principals)
     assert all(a["access_scope"] == {"type": "cluster"}
                for a in resources(prod, "aws_eks_access_policy_association").values())
 

@@ -28,13 +28,16 @@ from constructs import Construct
 
 from modules.common.iam import ServiceRole
 from modules.common.kms import EncryptionKey
+from platform_config.cluster_access import access_policy_arn
 from platform_config.models import Environment
 
 #: All five control-plane log types.
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-#: Read-only access to the cluster's objects (Secrets excluded): enough to plan the in-cluster layers.
-CLUSTER_VIEWER_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
+CLUSTER_ADMIN_POLICY = access_policy_arn("AmazonEKSClusterAdminPolicy")
+#: Viewers read workloads, configuration and events, never Secrets (AmazonEKSAdminViewPolicy would include them,
+#: and Helm keeps each release's rendered values, private keys included, in a Secret). The plan role is a viewer:
+#: plans of the in-cluster layers therefore do not refresh (see .github/workflows/plan.yml).
+CLUSTER_VIEWER_POLICY = access_policy_arn("AmazonEKSViewPolicy")
 
 #: Ports the control plane must reach on nodes: the kubelet, admission webhooks (Linkerd's injector and policy
 #: validator listen on 8443 and 9443; most other webhooks on 443) and aggregated APIs (metrics-server on 4443,
