@@ -483,6 +483,17 @@ class StateBackend(_Frozen):
     region: Annotated[str, Field(pattern=_REGION)]
     #: S3-native state locking (Terraform >= 1.10); there is no DynamoDB table to keep.
     use_lockfile: bool = True
+    #: The customer-managed key that encrypts the state (SSE-KMS), made at bootstrap with a key policy that lets
+    #: only this environment's deploy and plan roles use it: the state holds private keys and database endpoints.
+    kms_key_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")]
+
+    @property
+    def kms_key_region(self) -> str:
+        return self.kms_key_arn.split(":")[3]
+
+    @property
+    def kms_key_account(self) -> str:
+        return self.kms_key_arn.split(":")[4]
 
 
 class Delivery(_Frozen):
@@ -597,6 +608,13 @@ class Environment(_Frozen):
     def cluster_name(self) -> str:
         return f"mlops-{self.name}"
 
+    @property
+    def plan_github_environment(self) -> str | None:
+        """The GitHub environment a pull request's plan of this environment runs in, or None when it runs
+        directly from the pull request. Plans read the state (private keys, endpoints), so beyond the dev tier
+        they wait for the reviewers of ``plan-<name>``."""
+        return None if self.tier is Tier.DEV else f"plan-{self.name}"
+
     def _protection_problems(self) -> list[tuple[str, str]]:
         protection = self.protection
         problems = []
@@ -613,6 +631,12 @@ class Environment(_Frozen):
         if protection.unprotected_prod_override and (self.tier is not Tier.PROD or protection.prevent_destroy):
             problems.append(("protection.unprotected_prod_override",
                              "only for a prod-tier environment with prevent_destroy: false; remove it"))
+        backend = self.state_backend
+        if backend.kms_key_account != self.account_id or backend.kms_key_region != backend.region:
+            problems.append(("state_backend.kms_key_arn",
+                             f"a key of account {backend.kms_key_account} in {backend.kms_key_region}; the state "
+                             f"bucket needs a key of the environment's account {self.account_id} in the bucket's "
+                             f"region {backend.region}"))
         if self.high_availability and not self.data.database.multi_az:
             problems.append(("data.database.multi_az", "high_availability needs a multi-AZ database, got false"))
         return problems

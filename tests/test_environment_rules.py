@@ -129,6 +129,16 @@ CASES = {
     "unknown tier": (
         lambda d: d.update(tier="production"),
         "tier", ["'dev', 'staging' or 'prod'", "got 'production'"]),
+    "a state key of another account": (
+        lambda d: d["state_backend"].update(kms_key_arn="arn:aws:kms:us-east-1:111111111111:key/abc-1"),
+        "state_backend.kms_key_arn", ["a key of account 111111111111 in us-east-1",
+                                      "the environment's account 333333333333"]),
+    "a state key of another region": (
+        lambda d: d["state_backend"].update(kms_key_arn="arn:aws:kms:eu-west-1:333333333333:key/abc-1"),
+        "state_backend.kms_key_arn", ["in eu-west-1", "in the bucket's region us-east-1"]),
+    "no state key": (
+        lambda d: d["state_backend"].pop("kms_key_arn"),
+        "state_backend.kms_key_arn", []),
     "no cpu pool that keeps a node": (
         lambda d: pool(d, "cpu").update(min_size=0, desired_size=0),
         "node_pools", ["no CPU pool with min_size >= 1"]),

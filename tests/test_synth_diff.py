@@ -287,8 +287,9 @@ def test_a_dependency_cycle_is_refused():
 def test_the_plan_matrix_groups_changed_stacks_by_environment_in_apply_order():
     manifest = load_manifest(DELIVERY)
     matrix = plan_matrix(["prod-platform", "dev-cluster", "prod-network", "dev-gone"], manifest, ["dev", "prod"])
-    assert matrix == {"include": [{"environment": "dev", "stacks": "dev-cluster"},
-                                  {"environment": "prod", "stacks": "prod-network prod-platform"}]}
+    assert matrix == {"include": [{"environment": "dev", "stacks": "dev-cluster", "github_environment": ""},
+                                  {"environment": "prod", "stacks": "prod-network prod-platform",
+                                   "github_environment": ""}]}
 
 
 def test_environments_come_from_the_environment_files_or_else_from_the_stack_names(tmp_path):

@@ -22,7 +22,7 @@ class LayerStack(TerraformStack):
         self.environment = environment
         backend = environment.state_backend
         S3Backend(self, bucket=backend.bucket, key=f"{backend.key_prefix}/{environment.name}/{layer}.tfstate",
-                  region=backend.region, encrypt=True)
+                  region=backend.region, encrypt=True, kms_key_id=backend.kms_key_arn)
         if backend.use_lockfile:
             # cdktf 0.21's S3Backend predates use_lockfile (Terraform >= 1.10).
             self.add_override("terraform.backend.s3.use_lockfile", True)

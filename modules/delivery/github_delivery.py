@@ -3,8 +3,11 @@ Actions uses (an OIDC identity provider and three kinds of roles, each trusted b
 
 The roles, by what may assume them (the ``sub`` claim of the GitHub token):
 
-- ``plan``: read-only, from pull requests of the repository (``repo:<owner>/<name>:pull_request``). AWS
-  ``ReadOnlyAccess`` plus reading the Terraform state under the environment's key prefix; plans run with
+- ``plan``: read-only, from pull requests of the repository (``repo:<owner>/<name>:pull_request``), or, where
+  the state must wait for reviewers, only from jobs in a protected GitHub environment
+  (``repo:<owner>/<name>:environment:plan-<env>``). It reads what ``terraform plan`` of our resource types reads
+  (``platform_config/data/plan_role_reads.yaml``: configuration, never object contents or secret values) and the
+  Terraform state under the environment's key prefix, decrypted with the state key; plans run with
   ``-lock=false``, so the role needs no write access at all.
 - ``deploy`` (one per GitHub environment): from jobs that name that GitHub environment
   (``repo:<owner>/<name>:environment:<env>``), so the environment's protection rules (required reviewers,
@@ -41,6 +44,7 @@ from constructs import Construct
 
 from modules.common.iam import aws_managed_policy, policy_document
 from modules.common.kms import EncryptionKey
+from platform_config.plan_reads import plan_reads
 
 #: The images the platform builds (``images/<name>/Dockerfile``), one ECR repository each. The image workflow's
 #: matrix lists the same names (a test keeps them equal).
@@ -138,9 +142,11 @@ class Delivery(Construct):
       plan_subjects: subjects that may assume the plan role (default ``("pull_request",)``).
       image_push_subjects: subjects that may assume the image-push role (default ``("ref:refs/heads/main",)``);
         ``*`` and ``?`` are allowed inside a branch or tag name, e.g. ``ref:refs/tags/v*``.
-      plan_managed_policies: AWS managed policies of the plan role (default ``("ReadOnlyAccess",)``).
+      plan_read_actions: the exact read actions the plan role has on ``*`` (default: every action of
+        ``platform_config/data/plan_role_reads.yaml``); no wildcard, no managed policy.
       deploy_managed_policies: AWS managed policies of the deploy roles (default ``("AdministratorAccess",)``).
-      state_key_arn: the KMS key of the state bucket, when it uses SSE-KMS (default none: SSE-S3).
+      state_key_arn: the customer-managed KMS key of the state (default none: SSE-S3, for accounts not yet
+        bootstrapped with one; the platform's stacks always pass it).
       deploy_session_hours: maximum session of the deploy roles, 1-12 (default 2: a first deploy of a cluster
         with its node groups takes longer than the default hour).
       tags: tags on the repositories and roles (default none; the provider's default tags still apply).
@@ -156,7 +162,7 @@ class Delivery(Construct):
                  untagged_expiry_days: int = 7, tagged_images_kept: int = 50, prevent_destroy: bool = True,
                  oidc_provider_arn: str | None = None, plan_subjects: Sequence[str] = ("pull_request",),
                  image_push_subjects: Sequence[str] = ("ref:refs/heads/main",),
-                 plan_managed_policies: Sequence[str] = ("ReadOnlyAccess",),
+                 plan_read_actions: Sequence[str] | None = None,
                  deploy_managed_policies: Sequence[str] = ("AdministratorAccess",),
                  state_key_arn: str | None = None, deploy_session_hours: int = 2,
                  tags: Mapping[str, str] | None = None) -> None:
@@ -167,6 +173,7 @@ class Delivery(Construct):
                   kms_deletion_window_days=kms_deletion_window_days, untagged_expiry_days=untagged_expiry_days,
                   tagged_images_kept=tagged_images_kept, plan_subjects=plan_subjects,
                   image_push_subjects=image_push_subjects, state_key_arn=state_key_arn,
+                  plan_read_actions=plan_read_actions,
                   deploy_session_hours=deploy_session_hours)
         tags = dict(tags or {})
         lifecycle = TerraformResourceLifecycle(prevent_destroy=prevent_destroy)
@@ -206,8 +213,10 @@ class Delivery(Construct):
             "plan-role", name=f"{name_prefix}-github-plan", kind=GithubRole.PLAN,
             description=f"Read-only Terraform plans from pull requests of {github_repository}",
             trust=github_trust_policy(oidc_provider_arn, github_repository, plan_subjects),
-            managed_policies=plan_managed_policies, tags=tags,
-            statements=[list_state,
+            managed_policies=(), tags=tags,
+            statements=[{"Sid": "ReadWhatPlansRefresh", "Effect": "Allow",
+                         "Action": sorted(plan_read_actions or plan_reads().actions()), "Resource": "*"},
+                        list_state,
                         {"Sid": "ReadTheState", "Effect": "Allow", "Action": "s3:GetObject",
                          "Resource": state_objects},
                         *_decrypt_state(state_key_arn, write=False)])
@@ -264,7 +273,8 @@ def _validate(*, github_repository: str, account_id: str, state_bucket: str, sta
               deploy_environments: Sequence[str], repository_names: Sequence[str], name_prefix: str,
               kms_key_arn: str | None, kms_deletion_window_days: int, untagged_expiry_days: int,
               tagged_images_kept: int, plan_subjects: Sequence[str], image_push_subjects: Sequence[str],
-              state_key_arn: str | None, deploy_session_hours: int) -> None:
+              state_key_arn: str | None, deploy_session_hours: int,
+              plan_read_actions: Sequence[str] | None) -> None:
     """Fail fast, naming the value and the limit, before any resource exists."""
     if not _GITHUB_REPOSITORY.match(github_repository) or github_repository.split("/")[1] in (".", ".."):
         raise ValueError(f"github_repository {github_repository!r} must be one repository as '<owner>/<name>' "
@@ -310,6 +320,10 @@ def _validate(*, github_repository: str, account_id: str, state_bucket: str, sta
         raise ValueError(f"tagged_images_kept {tagged_images_kept} must be at least 1")
     if not 1 <= deploy_session_hours <= 12:
         raise ValueError(f"deploy_session_hours {deploy_session_hours} must be between 1 and 12 (the IAM limit)")
+    for action in plan_read_actions or ():
+        if not re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9]+", action):
+            raise ValueError(f"plan_read_actions: {action!r} must be one exact action '<service>:<Action>' "
+                             "(no wildcard: the plan role reads configuration, never data)")
     for field, subjects in (("plan_subjects", plan_subjects), ("image_push_subjects", image_push_subjects)):
         if not subjects:
             raise ValueError(f"{field} is empty: list at least one subject, e.g. 'pull_request'")

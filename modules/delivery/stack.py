@@ -22,7 +22,9 @@ class DeliveryStack(LayerStack):
             region=env.region, state_bucket=backend.bucket, state_key_prefix=f"{backend.key_prefix}/{env.name}",
             deploy_environments=settings.deploy_environments or [env.name],
             untagged_expiry_days=settings.untagged_image_expiry_days, tagged_images_kept=settings.tagged_images_kept,
-            oidc_provider_arn=settings.github_oidc_provider_arn,
+            oidc_provider_arn=settings.github_oidc_provider_arn, state_key_arn=backend.kms_key_arn,
+            plan_subjects=[f"environment:{env.plan_github_environment}"] if env.plan_github_environment
+            else ["pull_request"],
             kms_deletion_window_days=env.cluster.kms_deletion_window_days,
             prevent_destroy=env.protection.prevent_destroy)
         TerraformOutput(self, "repository_urls",

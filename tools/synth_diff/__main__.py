@@ -3,7 +3,9 @@
   diff --base REV            synthesize REV and the working tree, print what changes (exit 0 whatever changes)
   diff --base-outdir A --head-outdir B   compare two synthesized folders, no synthesis
   order --env ENV            the environment's stacks in apply order, one per line
-  plan-matrix --diff-json F  the pull-request plan matrix (JSON) from a ``diff --format json`` result
+  plan-matrix --diff-json F [--approval none|required]   the pull-request plan matrix (JSON) from a
+                             ``diff --format json`` result, with the GitHub environment each plan runs in
+  state-key-policy --env ENV the key policy of the environment's state key (README: bootstrap)
   role-arn --env ENV --kind plan|deploy|image-push   a GitHub Actions role's ARN, from the synthesized stacks
   aws-target --env ENV       account_id=, region= and registry= lines (for $GITHUB_OUTPUT)
   plan-summary PLAN_JSON     counts of a ``terraform show -json`` plan (JSON)
@@ -28,9 +30,11 @@ from tools.synth_diff.pipeline import (
     environment_names,
     github_role_arn,
     label_sarif_runs,
+    plan_github_environments,
     plan_matrix,
     render_pr_comment,
     stacks_of,
+    state_key_policy,
     summarize_plan,
 )
 from tools.synth_diff.render import FORMATS, render, to_json
@@ -91,8 +95,26 @@ def command_order(args: argparse.Namespace) -> int:
 
 def command_plan_matrix(args: argparse.Namespace) -> int:
     changed = json.loads(Path(args.diff_json).read_text())["changed_stacks"]
-    matrix = plan_matrix(changed, load_manifest(Path(args.outdir)), _environments(args))
+    environments = _environments(args)
+    matrix = plan_matrix(changed, load_manifest(Path(args.outdir)), environments,
+                         plan_github_environments(Path(args.outdir), environments), approval=args.approval)
     print(json.dumps(matrix, separators=(",", ":")))
+    return 0
+
+
+def command_state_key_policy(args: argparse.Namespace) -> int:
+    from platform_config.loader import load_environments
+
+    [environment] = load_environments(Path(args.env_dir), names=[args.env])
+    try:
+        policy = state_key_policy(Path(args.outdir), args.env, _environments(args),
+                                  region=environment.state_backend.region,
+                                  admin_arns=[a.arn for a in environment.cluster.admin_principals],
+                                  bootstrap_principal=args.bootstrap_principal)
+    except LookupError as error:
+        print(f"state-key-policy: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(policy, indent=2))
     return 0
 
 
@@ -175,7 +197,17 @@ def parser() -> argparse.ArgumentParser:
     matrix.add_argument("--diff-json", required=True)
     matrix.add_argument("--outdir", default="cdktf.out")
     matrix.add_argument("--env-dir", default=env_dir)
+    matrix.add_argument("--approval", choices=("none", "required"),
+                        help="only environments whose plans run without (none) or behind (required) a GitHub "
+                             "environment's reviewers")
     matrix.set_defaults(run=command_plan_matrix)
+
+    key = commands.add_parser("state-key-policy", help="the key policy of an environment's state key (JSON)")
+    key.add_argument("--env", required=True)
+    key.add_argument("--outdir", default="cdktf.out")
+    key.add_argument("--env-dir", default=env_dir)
+    key.add_argument("--bootstrap-principal", help="also let this principal use the key (first delivery apply)")
+    key.set_defaults(run=command_state_key_policy)
 
     summary = commands.add_parser("plan-summary", help="summarize `terraform show -json` output")
     summary.add_argument("plan", help="the plan JSON file, or - for stdin")

@@ -66,16 +66,78 @@ def deploy_order(manifest: Mapping[str, Mapping], names: Sequence[str]) -> list[
 
 
 def plan_matrix(changed_stacks: Sequence[str], manifest: Mapping[str, Mapping],
-                environments: Sequence[str]) -> dict:
-    """A GitHub Actions matrix with one entry per environment that has changed stacks: ``environment`` and
-    ``stacks`` (space-separated, in apply order)."""
+                environments: Sequence[str], plan_environments: Mapping[str, str | None] | None = None,
+                approval: str | None = None) -> dict:
+    """A GitHub Actions matrix with one entry per environment that has changed stacks: ``environment``,
+    ``stacks`` (space-separated, in apply order) and ``github_environment`` (the GitHub environment the plan job
+    must run in, from ``plan_environments``; empty when the plan role trusts pull requests directly).
+
+    ``approval="required"`` keeps only entries with a GitHub environment, ``"none"`` only those without."""
+    plan_environments = plan_environments or {}
     by_environment: dict[str, list[str]] = {}
     for stack in changed_stacks:
         environment = environment_of(stack, environments)
         if environment is not None and stack in manifest:
             by_environment.setdefault(environment, []).append(stack)
-    return {"include": [{"environment": e, "stacks": " ".join(deploy_order(manifest, stacks))}
-                        for e, stacks in sorted(by_environment.items())]}
+    include = [{"environment": e, "stacks": " ".join(deploy_order(manifest, stacks)),
+                "github_environment": plan_environments.get(e) or ""}
+               for e, stacks in sorted(by_environment.items())]
+    if approval is not None:
+        include = [i for i in include if bool(i["github_environment"]) is (approval == "required")]
+    return {"include": include}
+
+
+def plan_github_environments(outdir: Path, environments: Sequence[str]) -> dict[str, str | None]:
+    """Environment -> the GitHub environment its plan role trusts (``...:environment:<name>`` in the role's
+    ``sub`` condition), or None when it trusts pull requests. The workflow follows what the role accepts: a
+    plan job outside that GitHub environment could not assume it."""
+    found: dict[str, str | None] = {}
+    for name, stack in load_stacks(outdir).items():
+        environment = environment_of(name, environments)
+        for role in ((stack.get("resource") or {}).get("aws_iam_role") or {}).values():
+            if environment is None or (role.get("tags") or {}).get(ROLE_KIND_TAG) != "plan":
+                continue
+            subjects = [subject for statement in json.loads(role["assume_role_policy"])["Statement"]
+                        for condition in statement.get("Condition", {}).values()
+                        for key, values in condition.items() if key.endswith(":sub")
+                        for subject in ([values] if isinstance(values, str) else values)]
+            named = sorted({s.split(":environment:", 1)[1] for s in subjects if ":environment:" in s})
+            if len(named) > 1:
+                raise ValueError(f"the plan role of {environment!r} trusts several GitHub environments: {named}")
+            found[environment] = named[0] if named else None
+    return found
+
+
+#: Key administration without use: the environment's admins manage the state key but cannot decrypt the state.
+STATE_KEY_ADMIN_ACTIONS = ("kms:CancelKeyDeletion", "kms:DescribeKey", "kms:DisableKeyRotation",
+                           "kms:EnableKeyRotation", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus",
+                           "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:TagResource",
+                           "kms:UntagResource", "kms:UpdateKeyDescription")
+STATE_KEY_USE_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
+
+
+def state_key_policy(outdir: Path, environment: str, environments: Sequence[str], *, region: str,
+                     admin_arns: Sequence[str], bootstrap_principal: str | None = None) -> dict:
+    """The key policy of an environment's state key: only its deploy and plan roles (found in the synthesized
+    delivery stack) use it, and only through S3; the admins administer it without using it.
+
+    ``bootstrap_principal`` may also use it, for the first apply of the delivery stack (which creates the roles);
+    put the policy again without it afterwards. Principals are matched by ``aws:PrincipalArn``, so the policy is
+    valid before the roles exist (a key policy naming a missing principal is refused)."""
+    roles = [github_role_arn(outdir, environment, "plan", environments),
+             github_role_arn(outdir, environment, "deploy", environments)]
+    account = roles[0].split(":")[4]
+    users = roles + ([bootstrap_principal] if bootstrap_principal else [])
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AdministerWithoutUse", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+         "Action": list(STATE_KEY_ADMIN_ACTIONS), "Resource": "*",
+         "Condition": {"ArnEquals": {"aws:PrincipalArn": sorted(admin_arns)}}},
+        {"Sid": "UseForTheStateThroughS3Only", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": list(STATE_KEY_USE_ACTIONS),
+         "Resource": "*",
+         "Condition": {"ArnEquals": {"aws:PrincipalArn": users},
+                       "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}},
+    ]}
 
 
 def _environment_stacks(outdir: Path, environment: str, environments: Sequence[str]) -> dict[str, dict]:
