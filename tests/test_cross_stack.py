@@ -16,7 +16,8 @@ def test_each_layer_has_an_s3_backend_with_lockfile_and_its_own_key(stacks, envi
     for layer in ("network", "cluster"):
         s3 = stacks[f"{env_name}-{layer}"]["terraform"]["backend"]["s3"]
         assert s3 == {"bucket": backend.bucket, "key": f"mlops-platform/{env_name}/{layer}.tfstate",
-                      "region": backend.region, "encrypt": True, "use_lockfile": True}
+                      "region": backend.region, "encrypt": True, "use_lockfile": True,
+                      "kms_key_id": backend.kms_key_arn}
 
 
 @pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])

@@ -152,8 +152,9 @@ def test_the_check_finds_a_plan_role_widened_again(stacks, defect, finding):
         for policy in resources(stack, "aws_iam_role_policy").values():
             if policy["role"] == f"${{aws_iam_role.{address}.id}}":
                 document = json.loads(policy["policy"])
-                document["Statement"][0]["Action"].append(defect)
+                document["Statement"].append({"Effect": "Allow", "Action": [defect], "Resource": "*"})
                 policy["policy"] = json.dumps(document)
+                break
     assert any(f.startswith(finding) for f in broad_grants(stack, address)), env
 
 

@@ -214,12 +214,17 @@ class Delivery(Construct):
             description=f"Read-only Terraform plans from pull requests of {github_repository}",
             trust=github_trust_policy(oidc_provider_arn, github_repository, plan_subjects),
             managed_policies=(), tags=tags,
-            statements=[{"Sid": "ReadWhatPlansRefresh", "Effect": "Allow",
-                         "Action": sorted(plan_read_actions or plan_reads().actions()), "Resource": "*"},
-                        list_state,
+            statements=[list_state,
                         {"Sid": "ReadTheState", "Effect": "Allow", "Action": "s3:GetObject",
                          "Resource": state_objects},
                         *_decrypt_state(state_key_arn, write=False)])
+
+        # A policy of its own: these reads cover every bucket, key, secret and log group of the account (a plan
+        # refreshes them all), while the state grants beside them stay scoped and checked.
+        IamRolePolicy(self, "plan-role-configuration-reads", name=f"{name_prefix}-github-plan-configuration-reads",
+                      role=self.plan_role.id, policy=policy_document([
+                          {"Sid": "ReadWhatPlansRefresh", "Effect": "Allow",
+                           "Action": sorted(plan_read_actions or plan_reads().actions()), "Resource": "*"}]))
 
         self.deploy_roles: dict[str, IamRole] = {}
         for environment in deploy_environments:
