@@ -28,7 +28,8 @@ def build_platform(app: App, environments: Sequence[Environment]) -> dict[str, l
             delivery = DeliveryStack(app, environment=environment)
             cluster.add_dependency(delivery)
             layers.append(delivery)
-        data = DataStack(app, environment=environment, network=network.network, cluster=cluster.cluster)
+        data = DataStack(app, environment=environment, network=network.network, cluster=cluster.cluster,
+                         node_role_arn=cluster.node_role.arn)
         platform = PlatformStack(app, environment=environment, network=network, cluster=cluster, data=data)
         workloads = WorkloadsStack(app, environment=environment, cluster=cluster, data=data, platform=platform)
         stacks[environment.name] = [*layers, network, cluster, data, platform, workloads]

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from platform_config.data_layer import EFS_MOUNT_OPTIONS
 from platform_config.gpu_sharing import mig_resource
 from platform_config.models import Environment, NamespaceQuota
 from platform_config.node_labels import GPU_RESOURCE
@@ -154,6 +155,7 @@ def storage_classes(*, volume_key_arn: str, file_system_id: str, retain: bool) -
            "parameters": {"type": "gp3", "encrypted": "true", "kmsKeyId": volume_key_arn}}
     efs = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "efs-dynamic"},
            "provisioner": "efs.csi.aws.com", "reclaimPolicy": reclaim, "volumeBindingMode": "Immediate",
+           "mountOptions": list(EFS_MOUNT_OPTIONS),
            "parameters": {"provisioningMode": "efs-ap", "fileSystemId": file_system_id, "directoryPerms": "0770",
                           "basePath": "/dynamic", "uid": "1000", "gid": "1000"}}
     return [gp3, efs]

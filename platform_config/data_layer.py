@@ -19,6 +19,9 @@ DATA_DIR = Path(__file__).with_name("data")
 BUCKET_PURPOSES = ("raw-data", "artifacts", "logs", "model-registry")
 #: Log groups the data layer creates for workloads, by short name.
 WORKLOAD_LOG_GROUPS = ("containers",)
+#: How EFS volumes mount: TLS (the file system policy refuses plain NFS) and IAM, so the CSI driver's node plugin
+#: mounts as the node's role, which the file system policy allows; a mount without ``iam`` is anonymous and refused.
+EFS_MOUNT_OPTIONS = ("tls", "iam")
 
 
 class _Frozen(BaseModel):

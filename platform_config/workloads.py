@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from platform_config.data_layer import workload_identities
+from platform_config.data_layer import EFS_MOUNT_OPTIONS, workload_identities
 from platform_config.models import AgentRuntime, Environment, InferenceEngine, Placement
 from platform_config.node_labels import CPU_POOL, GPU_TAINT_EFFECT_KUBERNETES, GPU_TAINT_KEY, POOL_LABEL
 
@@ -249,6 +249,7 @@ def _efs_models_volume(refs: InfrastructureRefs) -> list[Manifest]:
         {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "efs-models-inference"},
          "spec": {"capacity": {"storage": "1Ti"}, "accessModes": ["ReadOnlyMany"],
                   "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "", "volumeMode": "Filesystem",
+                  "mountOptions": list(EFS_MOUNT_OPTIONS),
                   "claimRef": {"namespace": "inference", "name": "efs-models"},
                   "csi": {"driver": "efs.csi.aws.com",
                           "volumeHandle": f"{refs.file_system_id}::{refs.models_access_point_id}"}}},

@@ -19,6 +19,8 @@ NODE_ROLE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPu
                       "AmazonSSMManagedInstanceCore")
 
 class ClusterStack(LayerStack):
+    """Exposes ``cluster``, ``node_groups`` by pool and ``node_role`` (the nodes' instance role)."""
+
     def __init__(self, scope: Construct, *, environment: Environment, network: Network) -> None:
         super().__init__(scope, environment=environment, layer="cluster")
         env = environment
@@ -27,6 +29,7 @@ class ClusterStack(LayerStack):
                                vpc_cidr=str(env.network.vpc_cidr), subnet_ids=list(subnet_of_zone.values()))
         node_role = ServiceRole(self, "node-role", name=f"{env.cluster_name}-nodes", service="ec2.amazonaws.com",
                                 managed_policies=NODE_ROLE_POLICIES)
+        self.node_role = node_role
         networking = ManagedAddons(self, "networking-addons", cluster_name=self.cluster.eks.name,
                                    addons=NETWORKING_ADDONS)
         self.node_groups = {

@@ -100,7 +100,7 @@ def emit(scope: Construct, manifest: Manifest, depends_on: Sequence[ITerraformDe
             storage_provisioner=manifest["provisioner"], reclaim_policy=manifest.get("reclaimPolicy"),
             volume_binding_mode=manifest.get("volumeBindingMode"),
             allow_volume_expansion=manifest.get("allowVolumeExpansion"), parameters=manifest.get("parameters"),
-            **common)
+            mount_options=manifest.get("mountOptions"), **common)
     raise ValueError(f"{kind} {meta['name']}: not a kind this module emits; deliver it through a Helm release")
 
 

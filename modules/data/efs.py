@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.efs_access_point import (
@@ -26,6 +26,9 @@ ACCESS_POINTS = ("datasets", "models", "shared")
 #: The POSIX identity files are created with through the access points.
 POSIX_UID = POSIX_GID = 1000
 NFS_PORT = 2049
+#: What NFS clients may do. Root access is not granted: every mount goes through an access point that enforces its
+#: POSIX user (the static ones, and the ones the CSI driver creates for ``efs-dynamic``), so no client needs uid 0.
+CLIENT_ACTIONS = ("elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite")
 
 
 class SharedFileSystem(Construct):
@@ -37,6 +40,8 @@ class SharedFileSystem(Construct):
       vpc_id: the VPC.
       subnets_by_zone: AZ -> private subnet id; one mount target in each.
       client_security_group_id: the only security group admitted on NFS (the nodes').
+      client_role_arns: the IAM roles that mount (the nodes': the CSI driver's node plugin mounts with the
+        ``iam`` option and the node's credentials); allowed to mount and write through a mount target only.
       backups: AWS Backup of the file system (default true).
       prevent_destroy: refuse destroy and replacement in Terraform (default true).
     Files move to Infrequent Access after 30 days and back on first access; throughput is elastic.
@@ -44,7 +49,8 @@ class SharedFileSystem(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, kms_key_arn: str, vpc_id: str,
-                 subnets_by_zone: Mapping[str, str], client_security_group_id: str, backups: bool = True,
+                 subnets_by_zone: Mapping[str, str], client_security_group_id: str,
+                 client_role_arns: Sequence[str], backups: bool = True,
                  prevent_destroy: bool = True) -> None:
         super().__init__(scope, id)
         self.security_group = SecurityGroup(self, "security-group", name=f"{name}-efs", vpc_id=vpc_id,
@@ -63,9 +69,15 @@ class SharedFileSystem(Construct):
         fs_id = self.file_system.id
         EfsBackupPolicy(self, "backup-policy", file_system_id=fs_id,
                         backup_policy=EfsBackupPolicyBackupPolicy(status="ENABLED" if backups else "DISABLED"))
-        EfsFileSystemPolicy(self, "tls-only", file_system_id=fs_id, policy=policy_document([{
-            "Sid": "DenyPlainNfs", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "*",
-            "Resource": self.file_system.arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]))
+        # Once a file system policy exists, EFS's default "any client through a mount target" no longer applies:
+        # the clients that mount need an Allow of their own. The Deny keeps plain NFS out whoever asks.
+        EfsFileSystemPolicy(self, "tls-only", file_system_id=fs_id, policy=policy_document([
+            {"Sid": "MountAndWriteThroughMountTargets", "Effect": "Allow",
+             "Principal": {"AWS": list(client_role_arns)}, "Action": list(CLIENT_ACTIONS),
+             "Resource": self.file_system.arn,
+             "Condition": {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}},
+            {"Sid": "DenyPlainNfs", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "*",
+             "Resource": self.file_system.arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]))
         for zone, subnet_id in subnets_by_zone.items():
             EfsMountTarget(self, f"mount-target-{zone}", file_system_id=fs_id, subnet_id=subnet_id,
                            security_groups=[self.security_group.id])

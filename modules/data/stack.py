@@ -30,7 +30,8 @@ class DataStack(LayerStack):
     """Everything that holds data, protected per the environment's ``protection`` settings, and the
     least-privilege identities of the workloads that use it."""
 
-    def __init__(self, scope: Construct, *, environment: Environment, network: Network, cluster: Cluster) -> None:
+    def __init__(self, scope: Construct, *, environment: Environment, network: Network, cluster: Cluster,
+                 node_role_arn: str) -> None:
         super().__init__(scope, environment=environment, layer="data")
         env = environment
         name = env.cluster_name
@@ -44,7 +45,8 @@ class DataStack(LayerStack):
         nodes_sg = cluster.node_security_group.id
         self.file_system = SharedFileSystem(
             self, "efs", name=name, kms_key_arn=self.key.arn, vpc_id=network.vpc.id, subnets_by_zone=private_subnets,
-            client_security_group_id=nodes_sg, backups=env.data.efs_backups, prevent_destroy=protect)
+            client_security_group_id=nodes_sg, client_role_arns=[node_role_arn], backups=env.data.efs_backups,
+            prevent_destroy=protect)
         self.database = PostgresDatabase(
             self, "mlflow-database", identifier=f"{name}-mlflow", settings=env.data.database,
             kms_key_arn=self.key.arn, vpc_id=network.vpc.id, subnet_ids=list(private_subnets.values()),
