@@ -70,6 +70,7 @@ def main() -> int:
         print(error, file=sys.stderr)
         return 2
     from modules.app import synthesize_platform
+    from platform_config.resource_admission import AdmissionError
     from platform_config.scheduling import SchedulingError
 
     target = Path(os.environ.get("CDKTF_OUTDIR") or "cdktf.out")
@@ -77,6 +78,8 @@ def main() -> int:
         replace_directory_atomically(target, lambda scratch: synthesize_platform(environments, scratch))
     except SchedulingError as error:
         return _refuse("Workloads that cannot be scheduled", error.problems)
+    except AdmissionError as error:
+        return _refuse("Workloads the API server would refuse, or quotas that cannot hold them", error.problems)
     names = ", ".join(e.name for e in environments)
     print(f"Synthesized {names} into {target}", file=sys.stderr)
     from tools.report import brief_report

@@ -21,9 +21,11 @@ from platform_config.node_labels import GPU_RESOURCE
 DATA_DIR = Path(__file__).with_name("data")
 POD_SECURITY_LABELS = ("enforce", "audit", "warn")
 MESH_DEFAULT_POLICY = "all-authenticated"
-#: Per container, when a pod does not say: requests keep the scheduler honest, limits keep one pod from starving
-#: a node. GPU workloads always say what they need.
-CONTAINER_DEFAULTS = {"defaultRequest": {"cpu": "100m", "memory": "256Mi"}, "default": {"cpu": "1", "memory": "1Gi"}}
+#: Per container, when a pod does not say: requests keep the scheduler honest, a memory limit keeps one pod from
+#: starving a node of memory (which cannot be taken back). No default CPU limit: CPU is shared by request under
+#: contention, a limit only throttles, and a defaulted limit below a container's own request (a server asking for
+#: 4 CPUs with no limit) makes the API server refuse the pod. GPU workloads always say what they need.
+CONTAINER_DEFAULTS = {"defaultRequest": {"cpu": "100m", "memory": "256Mi"}, "default": {"memory": "1Gi"}}
 
 Manifest = dict[str, Any]
 DEFAULT_STORAGE_CLASS = "gp3-encrypted"

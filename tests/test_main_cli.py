@@ -117,3 +117,16 @@ def test_unschedulable_workloads_stop_the_synth_naming_workload_resource_and_poo
     lines = refusal_lines(run_main(env_dir, outdir), tmp_path)
 
     assert lines == ["Workloads that cannot be scheduled (1 problem(s)); nothing was synthesized:", f"  {expected}"]
+
+
+def test_a_namespace_quota_too_small_for_its_workloads_stops_the_synth_naming_the_field(tmp_path):
+    env_dir = prod_with(tmp_path, lambda d: d["platform"]["namespace_quotas"]["inference"].update(cpu="16"))
+    outdir = previous_output(tmp_path)
+
+    lines = refusal_lines(run_main(env_dir, outdir), tmp_path)
+
+    assert lines[0] == ("Workloads the API server would refuse, or quotas that cannot hold them (1 problem(s)); "
+                        "nothing was synthesized:")
+    assert lines[1].startswith("  prod: inference: ResourceQuota requests.cpu 16 (platform.namespace_quotas.inference) "
+                               "cannot hold the namespace's workloads at their largest, which request ")
+    assert len(lines) == 2

@@ -2,7 +2,9 @@
 
 MLflow, the training operator and queues, the inference servers and the agent runtimes. Before anything is
 built, the scheduling check proves every GPU workload fits a pool at its largest scale (``SchedulingError``
-otherwise, which stops the synth with one line per problem and leaves the previous output untouched).
+otherwise), and the admission check proves the API server admits every container under its namespace's
+LimitRange and that each namespace's quota holds its workloads at their largest (``AdmissionError``); either stops
+the synth with one line per problem and leaves the previous output untouched.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from modules.common.kubernetes_objects import KubernetesObjects
 from modules.common.layer_stack import LayerStack
 from modules.data.database import DATABASE_NAME, POSTGRES_PORT
 from modules.data.stack import DataStack
+from modules.platform.stack import PlatformStack
 from platform_config import cluster_objects, wandb_server, workloads
 from platform_config.data_layer import workload_identities
 from platform_config.models import Environment
+from platform_config.resource_admission import chart_deployment, check_admission, mesh_proxy_resources
 from platform_config.scheduling import check_schedulable, demands_from_manifests, demands_from_training_queues
 
 #: The chart that delivers manifests (custom resources included) through Helm.
@@ -30,7 +34,7 @@ class WorkloadsStack(LayerStack):
     """Exposes ``releases`` by name and ``manifests`` by group (inference, agents, training, mlops)."""
 
     def __init__(self, scope: Construct, *, environment: Environment, cluster: ClusterStack, data: DataStack,
-                 platform: LayerStack) -> None:
+                 platform: PlatformStack) -> None:
         super().__init__(scope, environment=environment, layer="workloads")
         env = environment
         # CRDs, namespaces, secret sync and controllers come from the platform layer; nothing here references it.
@@ -61,6 +65,10 @@ class WorkloadsStack(LayerStack):
             "artifactRoot": {"s3": {"bucket": data.buckets["artifacts"].name}},
             "serviceAccount": {"create": True, "name": workload_identities()["mlflow"].service_account},
             "extraEnvVars": {"AWS_DEFAULT_REGION": env.region}})
+        mlflow = self.releases["mlflow"]
+        check_admission(env, [*(m for group in self.manifests.values() for m in group),
+                              chart_deployment("mlflow", mlflow.pin.namespace, mlflow.values)],
+                        mesh_proxy=mesh_proxy_resources(platform.releases["linkerd-control-plane"].values))
         self._manifests("training-resources", "training", after=["kueue"])
         self._manifests("inference-servers", "inference")
         self._manifests("agent-runtimes", "agents", after=["inference-servers"])
