@@ -24,6 +24,15 @@ CHARTS_FILE = Path(__file__).with_name("data") / "charts.yaml"
 EXACT_VERSION = r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$"
 
 
+class PodValues(BaseModel):
+    """Where a chart's values set its Deployment's replicas and main container resources (dotted paths)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    replicas: str
+    resources: str
+
+
 class ChartPin(BaseModel):
     """Where a release's chart comes from, pinned exactly."""
 
@@ -34,6 +43,9 @@ class ChartPin(BaseModel):
     version: Annotated[str, Field(pattern=EXACT_VERSION)]
     namespace: str
     purpose: str
+    #: For charts installed into an application namespace (which has a LimitRange and a quota): where their values
+    #: size their pods, so the admission check can count them.
+    pods: PodValues | None = None
 
 
 @cache

@@ -28,6 +28,7 @@ from typing import Any
 
 from platform_config import cluster_objects
 from platform_config.data_layer import workload_identities
+from platform_config.helm_values import PodValues
 from platform_config.models import Environment
 
 Manifest = dict[str, Any]
@@ -235,14 +236,20 @@ def format_quantity(value: Fraction, resource: str) -> str:
     return f"{float(value):g}"
 
 
-def chart_deployment(name: str, namespace: str, values: Mapping[str, Any]) -> Manifest:
-    """The Deployment a chart renders from the common values (``replicaCount``, ``resources``, ``strategy``,
-    ``autoscaling``), main container only: enough to admit it and to count it against the namespace's quota."""
-    autoscaling = values.get("autoscaling") or {}
-    replicas = autoscaling.get("maxReplicas") if autoscaling.get("enabled") else values.get("replicaCount", 1)
+def _at(values: Mapping[str, Any], dotted: str) -> Any:
+    for key in dotted.split("."):
+        values = (values or {}).get(key)
+    return values
+
+
+def chart_deployment(name: str, namespace: str, values: Mapping[str, Any], pods: PodValues) -> Manifest:
+    """The Deployment a chart renders, main container only, from where its values set the replicas and resources
+    (``pods``; the chart's default replica count is 1): enough to admit it and count it against the namespace's
+    quota. A chart's own rollout strategy is taken as the Deployment default (25% surge)."""
+    replicas = _at(values, pods.replicas) or 1
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
-            "spec": {"replicas": replicas, "strategy": values.get("strategy") or {},
-                     "template": {"spec": {"containers": [{"name": name, "resources": values.get("resources")}]}}}}
+            "spec": {"replicas": replicas, "template": {"spec": {"containers": [
+                {"name": name, "resources": _at(values, pods.resources)}]}}}}
 
 
 @dataclass(frozen=True)

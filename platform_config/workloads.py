@@ -449,15 +449,25 @@ def training_runtimes() -> list[Manifest]:
 
 # --- mlops -------------------------------------------------------------------------------------------------------
 
+#: The Secret MLflow reads its database login from (the chart's existingDatabaseSecret and auth store).
+MLFLOW_DATABASE_SECRET = "mlflow-database"
+#: RDS rotates the master password (every 7 days by default) and the old one stops working: new connections fail
+#: until the Secret follows and MLflow restarts (Reloader restarts it when the Secret changes). Poll often to keep
+#: that short; one GetSecretValue a minute costs cents a month.
+DATABASE_SECRET_REFRESH_INTERVAL = "1m"
+#: The annotation by which Reloader restarts a Deployment when one of the named Secrets changes.
+RELOAD_ON_SECRET_ANNOTATION = "secret.reloader.stakater.com/reload"
+
+
 def mlops_manifests(environment: Environment, refs: InfrastructureRefs) -> list[Manifest]:
-    """The MLflow database credentials, synced from the secret RDS keeps, with the URI-safe password the
-    MLflow chart's auth configuration needs; and the W&B settings of the namespaces that train or run agents."""
+    """The MLflow database credentials, synced from the secret RDS keeps (and rotates), with the URI-safe password
+    the MLflow chart's auth configuration needs."""
     database = {
         "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
-        "metadata": {"name": "mlflow-database", "namespace": "mlops"},
-        "spec": {"refreshInterval": "1h", "secretStoreRef": {"kind": "ClusterSecretStore",
-                                                            "name": "aws-secrets-manager"},
-                 "target": {"name": "mlflow-database", "creationPolicy": "Owner", "template": {"data": {
+        "metadata": {"name": MLFLOW_DATABASE_SECRET, "namespace": "mlops"},
+        "spec": {"refreshInterval": DATABASE_SECRET_REFRESH_INTERVAL,
+                 "secretStoreRef": {"kind": "ClusterSecretStore", "name": "aws-secrets-manager"},
+                 "target": {"name": MLFLOW_DATABASE_SECRET, "creationPolicy": "Owner", "template": {"data": {
                      "username": "{{ .username }}", "password": "{{ .password }}",
                      "password-uri-encoded": '{{ .password | urlquery | replace "+" "%20" | replace "%" "%%" }}'}}},
                  "data": [{"secretKey": key, "remoteRef": {"key": refs.database_secret_arn, "property": key}}

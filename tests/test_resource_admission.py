@@ -7,6 +7,7 @@ from fractions import Fraction
 import pytest
 import yaml
 
+from platform_config.helm_values import chart_catalogue
 from platform_config.resource_admission import (
     NamespaceRules,
     admission_problems,
@@ -153,13 +154,15 @@ def workload_manifests(stacks, env_name):
     """Every manifest the in-cluster layers deliver through the raw chart (the kubernetes-provider resources hold no
     pod templates), and each chart release that sets its replicas and resources as the Deployment they describe."""
     found = []
+    pins = chart_catalogue()
     for layer in ("platform", "workloads"):
         for release in resources(stacks[f"{env_name}-{layer}"], "helm_release").values():
             values = yaml.safe_load(release["values"][0])
             if release["chart"] == "raw":
                 found += values["resources"]
-            elif "resources" in values and "replicaCount" in values:
-                found.append(chart_deployment(release["name"], release["namespace"], values))
+            elif release["name"] in pins and pins[release["name"]].pods:
+                found.append(chart_deployment(release["name"], release["namespace"], values,
+                                              pins[release["name"]].pods))
     return found
 
 
@@ -167,6 +170,8 @@ def workload_manifests(stacks, env_name):
 def test_every_container_is_admitted_and_every_quota_holds_its_namespace_at_its_largest(stacks, env_name):
     manifests = workload_manifests(stacks, env_name)
     assert any(m["kind"] == "ClusterTrainingRuntime" for m in manifests)
+    assert {("mlops", "mlflow"), ("mlops", "reloader")} <= {
+        (m["metadata"].get("namespace"), m["metadata"]["name"]) for m in manifests if m["kind"] == "Deployment"}
     assert admission_problems(namespace_rules(stacks, env_name), manifests) == []
 
 

@@ -59,15 +59,18 @@ class WorkloadsStack(LayerStack):
         self._release("kubeflow-trainer")
         self._release("kueue", after=["kubeflow-trainer"])
         self._manifests("mlops-resources", "mlops")
-        self._release("mlflow", after=["mlops-resources"], computed={
+        # Reloader first: MLflow reads the database password only at start, and RDS rotates it.
+        self._release("reloader")
+        self._release("mlflow", after=["mlops-resources", "reloader"], computed={
+            "deploymentAnnotations": {workloads.RELOAD_ON_SECRET_ANNOTATION: workloads.MLFLOW_DATABASE_SECRET},
             "backendStore": {"postgres": self._database(data)},
             "auth": {"postgres": self._database(data)},
             "artifactRoot": {"s3": {"bucket": data.buckets["artifacts"].name}},
             "serviceAccount": {"create": True, "name": workload_identities()["mlflow"].service_account},
             "extraEnvVars": {"AWS_DEFAULT_REGION": env.region}})
-        mlflow = self.releases["mlflow"]
-        check_admission(env, [*(m for group in self.manifests.values() for m in group),
-                              chart_deployment("mlflow", mlflow.pin.namespace, mlflow.values)],
+        chart_pods = [chart_deployment(name, release.pin.namespace, release.values, release.pin.pods)
+                      for name, release in self.releases.items() if release.pin.pods]
+        check_admission(env, [*(m for group in self.manifests.values() for m in group), *chart_pods],
                         mesh_proxy=mesh_proxy_resources(platform.releases["linkerd-control-plane"].values))
         self._manifests("training-resources", "training", after=["kueue"])
         self._manifests("inference-servers", "inference")
