@@ -442,8 +442,9 @@ def training_runtimes() -> list[Manifest]:
                                                                   "trainer"}},
                                           "spec": job_spec}}]}}}}
 
-    return [runtime("platform-torch-distributed", "torch", {"torch": {"numProcPerNode": "auto"}},
-                    TRAINING_IMAGES["torch"]),
+    # The torch policy of Trainer 2.3.0 has no process count: torchrun's processes per node come from the TrainJob
+    # (spec.trainer.numProcPerNode, default auto: one per GPU of the node).
+    return [runtime("platform-torch-distributed", "torch", {"torch": {}}, TRAINING_IMAGES["torch"]),
             runtime("platform-tensorflow-distributed", "tensorflow", {}, TRAINING_IMAGES["tensorflow"])]
 
 

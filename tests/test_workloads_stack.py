@@ -173,7 +173,7 @@ def test_pytorch_and_tensorflow_runtimes_are_installed_with_the_training_operato
     stack = stacks["prod-workloads"]
     runtimes = by_kind(stack, "ClusterTrainingRuntime")
     assert {name for _, name in runtimes} == {"platform-torch-distributed", "platform-tensorflow-distributed"}
-    assert runtimes[(None, "platform-torch-distributed")]["spec"]["mlPolicy"]["torch"] == {"numProcPerNode": "auto"}
+    assert runtimes[(None, "platform-torch-distributed")]["spec"]["mlPolicy"]["torch"] == {}
     assert {r["name"] for r in releases(stack).values()} >= {"kubeflow-trainer", "kueue"}
 
 
