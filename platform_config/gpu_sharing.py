@@ -30,7 +30,8 @@ AUTOSCALER_TEMPLATE_PREFIX = "k8s.io/cluster-autoscaler/node-template"
 
 
 def sharing_config_name(pool_name: str) -> str:
-    """The device-plugin ConfigMap key (time-slicing) or MIG config name (MIG) of a pool: the pool's name."""
+    """The device-plugin ConfigMap key (time-slicing, exclusive) or MIG config name (MIG) of a pool: the pool's
+    name."""
     return pool_name
 
 
@@ -63,6 +64,8 @@ def node_resources(pool: NodePool) -> dict[str, int]:
     sharing = pool.gpu.sharing
     if sharing.mode is SharingMode.TIME_SLICING:
         return {GPU_RESOURCE: gpus * sharing.replicas}
+    if sharing.mode is SharingMode.EXCLUSIVE:
+        return {GPU_RESOURCE: gpus}
     return {mig_resource(profile): gpus * count for profile, count in sorted(sharing.layout.items())}
 
 
@@ -78,9 +81,13 @@ def autoscaler_node_template_tags(pool_name: str, pool: NodePool) -> dict[str, s
 
 
 def device_plugin_config(environment: Environment) -> dict[str, dict]:
-    """The device-plugin ConfigMap data: one time-slicing entry per time-slicing pool, keyed like its label."""
+    """The device-plugin ConfigMap data, one entry per pool that selects it by label, keyed like that label: a
+    time-slicing entry per time-slicing pool, and an entry without sharing per exclusive pool (whole GPUs, so a
+    container may ask for several)."""
     entries = {}
     for name, pool in environment.gpu_pools().items():
+        if pool.gpu.sharing.mode is SharingMode.EXCLUSIVE:
+            entries[sharing_config_name(name)] = {"version": "v1"}
         if pool.gpu.sharing.mode is SharingMode.TIME_SLICING:
             entries[sharing_config_name(name)] = {
                 "version": "v1",
@@ -93,8 +100,8 @@ def device_plugin_config(environment: Environment) -> dict[str, dict]:
     return entries
 
 
-#: The MIG config the operator applies to GPU nodes without a MIG label (the time-slicing pools); it must exist
-#: in a custom configuration.
+#: The MIG config the operator applies to GPU nodes without a MIG label (time-slicing and exclusive pools); it must
+#: exist in a custom configuration.
 MIG_DISABLED_CONFIG = "all-disabled"
 
 
@@ -118,9 +125,9 @@ MIG_CONFIGMAP = "mig-parted-layouts"
 
 
 def gpu_operator_values(environment: Environment, *, prometheus_release: str) -> dict:
-    """The GPU operator values computed from the pools: the time-slicing ConfigMap (one key per time-slicing pool,
-    the key its nodes' label names), the MIG layouts (one named config per MIG pool), and the label that lets
-    kube-prometheus-stack pick up the DCGM exporter's ServiceMonitor."""
+    """The GPU operator values computed from the pools: the device-plugin ConfigMap (one key per time-slicing or
+    exclusive pool, the key its nodes' label names), the MIG layouts (one named config per MIG pool), and the label
+    that lets kube-prometheus-stack pick up the DCGM exporter's ServiceMonitor."""
     dump = partial(yaml.safe_dump, sort_keys=True, default_flow_style=False)
     return {
         "devicePlugin": {"config": {

@@ -73,6 +73,8 @@ class NatStrategy(StrEnum):
 class SharingMode(StrEnum):
     TIME_SLICING = "time-slicing"
     MIG = "mig"
+    #: Whole, unshared GPUs: a pod may ask for several (multi-GPU training), which time-sliced pools refuse.
+    EXCLUSIVE = "exclusive"
 
 
 class CapacityType(StrEnum):
@@ -130,7 +132,8 @@ class Cluster(_Frozen):
 
 
 class GpuSharing(_Frozen):
-    """How one GPU is shared: time-slicing into ``replicas`` or MIG partitions (``layout``: profile -> count)."""
+    """How one GPU is shared: time-slicing into ``replicas``, MIG partitions (``layout``: profile -> count), or not
+    at all (``exclusive``: each GPU belongs to one pod, and a pod may have several)."""
 
     mode: SharingMode
     replicas: int | None = None
@@ -150,6 +153,12 @@ class GpuSharing(_Frozen):
             raise ValueError("mode time-slicing needs 'replicas' and takes no 'layout'")
         if self.mode is SharingMode.MIG and (self.layout is None or self.replicas is not None):
             raise ValueError("mode mig needs 'layout' (MIG profile -> instances per GPU) and takes no 'replicas'")
+        if self.mode is SharingMode.EXCLUSIVE:
+            given = [f"'{name}' ({kind})" for name, kind in (("replicas", "time-slicing"), ("layout", "MIG"))
+                     if getattr(self, name) is not None]
+            if given:
+                raise ValueError(f"mode exclusive gives pods whole, unshared GPUs and takes no sharing settings: "
+                                 f"remove {' and '.join(given)}, or use mode time-slicing or mig")
         return self
 
 
@@ -388,6 +397,10 @@ class TeamQueue(_Frozen):
 
 class Training(_Frozen):
     teams: Annotated[dict[str, TeamQueue], Field(min_length=1)]
+    #: Where the nodes of the distributed training runtimes run: a pool offering ``nvidia.com/gpu`` and the GPUs of
+    #: each training node. Several GPUs per node need a pool with sharing mode ``exclusive`` (default none: the
+    #: runtimes carry no placement and a job goes wherever its queue's flavor admits it).
+    distributed_placement: Placement | None = None
 
 
 class WeightsAndBiases(_Frozen):
@@ -663,15 +676,18 @@ class Environment(_Frozen):
             placements["workloads.inference.batch.placement"] = workloads.inference.batch.placement
         if workloads.agents.critical_placement:
             placements["workloads.agents.critical_placement"] = workloads.agents.critical_placement
+        if workloads.training.distributed_placement:
+            placements["workloads.training.distributed_placement"] = workloads.training.distributed_placement
         problems = [(f"{field}.pool", f"{p.pool!r} is not a GPU pool; GPU pools: {', '.join(gpu_pools)}")
                     for field, p in placements.items() if p.pool not in gpu_pools]
-        sliced = [n for n, p in gpu_pools.items() if p.gpu.sharing.mode is SharingMode.TIME_SLICING]
+        whole_or_sliced = [n for n, p in gpu_pools.items()
+                           if p.gpu.sharing.mode in (SharingMode.TIME_SLICING, SharingMode.EXCLUSIVE)]
         for team, queue in workloads.training.teams.items():
-            unknown = sorted(set(queue.gpus) - set(sliced))
+            unknown = sorted(set(queue.gpus) - set(whole_or_sliced))
             if unknown:
                 problems.append((f"workloads.training.teams.{team}.gpus",
-                                 f"{', '.join(unknown)} not time-slicing GPU pools; training queues take "
-                                 f"{', '.join(sliced)}"))
+                                 f"{', '.join(unknown)} not pools offering nvidia.com/gpu (time-slicing or "
+                                 f"exclusive); training queues take {', '.join(whole_or_sliced)}"))
         if any(r.critical for r in workloads.agents.runtimes.values()) and not workloads.agents.critical_placement:
             problems.append(("workloads.agents.critical_placement",
                              "a runtime is critical but no critical_placement (MIG pool and slice) is given"))

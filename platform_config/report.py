@@ -190,7 +190,7 @@ class PoolCapacity:
     #: GPU model and GPUs per node; None on CPU pools (and ``gpus_per_node`` None for a type not in the catalogue).
     gpu_model: str | None = None
     gpus_per_node: int | None = 0
-    #: ``time-slicing`` or ``mig``; None on CPU pools.
+    #: ``time-slicing``, ``mig`` or ``exclusive``; None on CPU pools.
     sharing_mode: str | None = None
     #: Schedulable GPU resources one node advertises (``nvidia.com/gpu`` or ``nvidia.com/mig-<profile>``).
     resources_per_node: Mapping[str, int] = field(default_factory=dict)
@@ -227,14 +227,17 @@ def _profile_order(profile: str) -> tuple[int, str]:
 
 
 def describe_sharing(mode: str | None, resources_per_node: Mapping[str, int], gpus_per_node: int | None) -> str:
-    """How one GPU is shared, in words: ``time-slicing, 4 replicas``, ``MIG 3g.40gb + 2g.20gb + 2x 1g.10gb``;
-    ``-`` without GPUs. Derived from the per-node resources, so a pool read from a stack reads the same."""
+    """How one GPU is shared, in words: ``time-slicing, 4 replicas``, ``MIG 3g.40gb + 2g.20gb + 2x 1g.10gb``,
+    ``whole GPUs (exclusive)``; ``-`` without GPUs. Derived from the per-node resources, so a pool read from a
+    stack reads the same."""
     if not mode:
         return "-"
     gpus = gpus_per_node or 0
     if mode == SharingMode.TIME_SLICING.value:
         units = resources_per_node.get(GPU_RESOURCE)
         return f"time-slicing, {units // gpus} replicas" if units and gpus else "time-slicing"
+    if mode == SharingMode.EXCLUSIVE.value:
+        return "whole GPUs (exclusive)"
     if mode == SharingMode.MIG.value:
         per_gpu = {r.removeprefix("nvidia.com/mig-"): n // gpus for r, n in resources_per_node.items()
                    if r.startswith("nvidia.com/mig-") and gpus}

@@ -3,8 +3,11 @@
 For each pod template (and each training queue's guaranteed share), the check proves that
   1. its GPU resource exists on some pool (time-sliced ``nvidia.com/gpu`` or the MIG profile it asks for),
   2. its node selector names such a pool and it tolerates the GPU taint,
-  3. one pod fits one node of that pool, and
+  3. one pod fits one node of that pool, and on a time-slicing pool no container asks for more than one
+     ``nvidia.com/gpu`` (the device plugin refuses it: ``failRequestsGreaterThanOne``), and
   4. the pool at its max size has the capacity for everything placed on it (replicas x request).
+Training runtimes are templates: their pods must fit (1-3), while their jobs count against the training queues'
+quota, which is checked as capacity (4).
 A configuration that fails any of these is refused at synth time, naming the workload, the resource and the
 pools considered.
 """
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from platform_config.gpu_sharing import node_resources
-from platform_config.models import Environment
+from platform_config.models import Environment, SharingMode
 from platform_config.node_labels import (
     GPU_RESOURCE,
     GPU_TAINT_EFFECT_KUBERNETES,
@@ -46,38 +49,67 @@ class GpuDemand:
     requests: dict[str, int]
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: tuple[dict[str, Any], ...] = ()
+    #: The GPU requests of each container (default: the pod's ``requests`` in one container); the device plugin
+    #: allocates per container.
+    container_requests: tuple[dict[str, int], ...] = ()
+    #: A template (a training runtime): its pods must fit a node, but it holds no capacity of its own.
+    template: bool = False
+
+    @property
+    def per_container(self) -> tuple[dict[str, int], ...]:
+        return self.container_requests or (self.requests,)
+
+
+def _container_gpu_requests(pod_spec: dict[str, Any]) -> list[dict[str, int]]:
+    found = []
+    for container in pod_spec.get("containers", []):
+        resources = container.get("resources", {})
+        wanted = {**resources.get("limits", {}), **resources.get("requests", {})}
+        gpus = {name: int(amount) for name, amount in wanted.items() if name.startswith(GPU_RESOURCE_PREFIX)}
+        if gpus:
+            found.append(gpus)
+    return found
 
 
 def _gpu_requests(pod_spec: dict[str, Any]) -> dict[str, int]:
     totals: dict[str, int] = defaultdict(int)
-    for container in pod_spec.get("containers", []):
-        resources = container.get("resources", {})
-        wanted = {**resources.get("limits", {}), **resources.get("requests", {})}
-        for name, amount in wanted.items():
-            if name.startswith(GPU_RESOURCE_PREFIX):
-                totals[name] += int(amount)
+    for container in _container_gpu_requests(pod_spec):
+        for name, amount in container.items():
+            totals[name] += amount
     return dict(totals)
 
 
+def _demand(workload: str, replicas: int, pod: dict[str, Any], *, template: bool = False) -> GpuDemand | None:
+    requests = _gpu_requests(pod)
+    if not requests:
+        return None
+    return GpuDemand(workload=workload, replicas=replicas, requests=requests,
+                     node_selector=pod.get("nodeSelector", {}), tolerations=tuple(pod.get("tolerations", [])),
+                     container_requests=tuple(_container_gpu_requests(pod)), template=template)
+
+
+TRAINING_RUNTIME_KINDS = ("ClusterTrainingRuntime", "TrainingRuntime")
+
+
 def demands_from_manifests(manifests: Iterable[dict[str, Any]]) -> list[GpuDemand]:
-    """The GPU demands of Deployments and StatefulSets; an HPA's ``maxReplicas`` is the scale that must fit."""
+    """The GPU demands of Deployments and StatefulSets (an HPA's ``maxReplicas`` is the scale that must fit) and of
+    the pod templates of training runtimes."""
     manifests = list(manifests)
     most = {(m["metadata"]["namespace"], m["spec"]["scaleTargetRef"]["name"]): m["spec"]["maxReplicas"]
             for m in manifests if m["kind"] == "HorizontalPodAutoscaler"}
     demands = []
     for manifest in manifests:
-        if manifest["kind"] not in ("Deployment", "StatefulSet"):
-            continue
-        meta, spec = manifest["metadata"], manifest["spec"]
-        pod = spec["template"]["spec"]
-        requests = _gpu_requests(pod)
-        if requests:
-            demands.append(GpuDemand(
-                workload=f"{meta['namespace']}/{meta['name']}",
-                replicas=most.get((meta["namespace"], meta["name"]), spec.get("replicas", 1)),
-                requests=requests, node_selector=pod.get("nodeSelector", {}),
-                tolerations=tuple(pod.get("tolerations", []))))
-    return demands
+        meta, spec = manifest["metadata"], manifest.get("spec", {})
+        if manifest["kind"] in ("Deployment", "StatefulSet"):
+            key = (meta["namespace"], meta["name"])
+            demands.append(_demand(f"{key[0]}/{key[1]}", most.get(key, spec.get("replicas", 1)),
+                                   spec["template"]["spec"]))
+        elif manifest["kind"] in TRAINING_RUNTIME_KINDS:
+            nodes = spec.get("mlPolicy", {}).get("numNodes", 1)
+            for job in spec["template"]["spec"]["replicatedJobs"]:
+                demands.append(_demand(f"{manifest['kind']} {meta['name']} ({job['name']})", nodes,
+                                       job["template"]["spec"]["template"]["spec"], template=True))
+    return [demand for demand in demands if demand is not None]
 
 
 def demands_from_training_queues(environment: Environment) -> list[GpuDemand]:
@@ -112,6 +144,8 @@ def check_schedulable(environment: Environment, demands: Iterable[GpuDemand]) ->
     """Raise ``SchedulingError`` listing every demand that cannot be placed; return quietly when all fit."""
     pools = environment.gpu_pools()
     per_node = {name: node_resources(pool) for name, pool in pools.items()}
+    sharing = {name: pool.gpu.sharing.mode for name, pool in pools.items()}
+    whole = [name for name, mode in sharing.items() if mode is SharingMode.EXCLUSIVE]
     considered = "; ".join(f"{name} offers {', '.join(f'{r} x{n}/node' for r, n in offer.items())}"
                            for name, offer in per_node.items())
     problems: list[str] = []
@@ -135,7 +169,15 @@ def check_schedulable(environment: Environment, demands: Iterable[GpuDemand]) ->
             if count > per_node[selected][resource]:
                 problems.append(f"{asked} per pod: one node of pool {selected} has {per_node[selected][resource]}")
                 continue
-            placed[(selected, resource)].append((demand.workload, demand.replicas * count))
+            largest = max(container.get(resource, 0) for container in demand.per_container)
+            if resource == GPU_RESOURCE and largest > 1 and sharing[selected] is SharingMode.TIME_SLICING:
+                problems.append(f"{asked}, {largest} in one container: pool {selected} time-slices its GPUs and "
+                                f"the device plugin refuses more than one {GPU_RESOURCE} per container "
+                                "(failRequestsGreaterThanOne); place it on a pool with sharing mode exclusive "
+                                f"(pools offering whole GPUs: {', '.join(whole) or 'none'})")
+                continue
+            if not demand.template:
+                placed[(selected, resource)].append((demand.workload, demand.replicas * count))
     for (pool_name, resource), users in sorted(placed.items()):
         pool = pools[pool_name]
         capacity = pool.max_size * per_node[pool_name][resource]

@@ -374,7 +374,7 @@ def training_manifests(environment: Environment) -> list[Manifest]:
                                                   "LowerPriority"}}})
         manifests.append({"apiVersion": KUEUE_API, "kind": "LocalQueue",
                           "metadata": {"name": team, "namespace": "training"}, "spec": {"clusterQueue": team}})
-    manifests += training_runtimes()
+    manifests += training_runtimes(environment.workloads.training.distributed_placement)
     manifests += tuning_service()
     return manifests
 
@@ -412,11 +412,13 @@ def tuning_service() -> list[Manifest]:
     return [claim, deployment, service]
 
 
-def training_runtimes() -> list[Manifest]:
+def training_runtimes(placement: Placement | None = None) -> list[Manifest]:
     """PyTorch (torchrun, Trainer's torch policy) and TensorFlow (indexed workers; the job builds TF_CONFIG from
     JOB_COMPLETION_INDEX) runtimes, running as the training service account with shared memory and the tuning
-    studies mounted."""
+    studies mounted. With a ``placement``, each training node runs on its pool with its GPUs (whole GPUs on an
+    exclusive pool, so one process per GPU)."""
     def runtime(name: str, framework: str, policy: dict[str, Any], image: str) -> Manifest:
+        gpu = _gpu(placement)
         pod = {"serviceAccountName": workload_identities()["training"].service_account,
                "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
                                    "seccompProfile": {"type": "RuntimeDefault"}},
@@ -430,6 +432,9 @@ def training_runtimes() -> list[Manifest]:
                                                 {"name": "studies", "mountPath": OPTUNA_MOUNT}]}],
                "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}},
                            {"name": "studies", "persistentVolumeClaim": {"claimName": OPTUNA_CLAIM}}]}
+        if placement is not None:
+            pod |= placement_of(placement)
+            pod["containers"][0]["resources"] = {"requests": dict(gpu), "limits": dict(gpu)}
         job_spec: dict[str, Any] = {"template": {"spec": pod}}
         if framework == "tensorflow":
             job_spec["completionMode"] = "Indexed"

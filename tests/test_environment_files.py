@@ -10,10 +10,12 @@ DESIGN_POOLS = {
 }
 
 
-def test_every_environment_has_the_four_pools_of_the_design(environments):
+def test_every_environment_has_the_four_pools_of_the_design_and_any_other_gives_whole_gpus(environments):
     assert set(environments) == {"dev", "staging", "prod"}
     for env in environments.values():
-        assert set(env.node_pools) == set(DESIGN_POOLS), env.name
+        assert set(env.node_pools) >= set(DESIGN_POOLS), env.name
+        for name in set(env.node_pools) - set(DESIGN_POOLS):
+            assert env.node_pools[name].gpu.sharing.mode is SharingMode.EXCLUSIVE, (env.name, name)
         for name, (types, gpu) in DESIGN_POOLS.items():
             pool = env.node_pools[name]
             assert set(pool.instance_types) <= types, (env.name, name)

@@ -139,6 +139,13 @@ CASES = {
     "no state key": (
         lambda d: d["state_backend"].pop("kms_key_arn"),
         "state_backend.kms_key_arn", []),
+    "a whole-gpu pool with time-slicing settings": (
+        lambda d: pool(d, "h100-whole")["gpu"]["sharing"].update(replicas=2),
+        "node_pools.h100-whole.gpu.sharing", ["mode exclusive gives pods whole, unshared GPUs",
+                                              "remove 'replicas' (time-slicing)"]),
+    "a whole-gpu pool with a mig layout": (
+        lambda d: pool(d, "h100-whole")["gpu"]["sharing"].update(layout={"3g.40gb": 2}),
+        "node_pools.h100-whole.gpu.sharing", ["mode exclusive", "remove 'layout' (MIG)"]),
     "no cpu pool that keeps a node": (
         lambda d: pool(d, "cpu").update(min_size=0, desired_size=0),
         "node_pools", ["no CPU pool with min_size >= 1"]),

@@ -105,7 +105,8 @@ def test_a_prod_protection_override_synthesizes_with_a_warning_line(tmp_path):
         resource="nvidia.com/mig-7g.80gb"),
      "inference/vllm requests nvidia.com/mig-7g.80gb x1: no pool offers it (pools considered: a100-timeslice offers "
      "nvidia.com/gpu x32/node; a100-mig offers nvidia.com/mig-1g.10gb x16/node, nvidia.com/mig-2g.20gb x8/node, "
-     "nvidia.com/mig-3g.40gb x8/node; h100-timeslice offers nvidia.com/gpu x16/node)"),
+     "nvidia.com/mig-3g.40gb x8/node; h100-timeslice offers nvidia.com/gpu x16/node; h100-whole offers "
+     "nvidia.com/gpu x8/node)"),
     (lambda d: d["workloads"]["inference"]["engines"]["vllm"]["scaling"].update(max_replicas=60),
      "pool a100-mig at its max size 6 holds 48 nvidia.com/mig-3g.40gb; the workloads placed on it need 60 "
      "(inference/vllm 60)"),

@@ -13,6 +13,7 @@ EXPECTED = {
     "a100-timeslice": (["p4de.24xlarge"], "AL2023_x86_64_NVIDIA"),
     "a100-mig": (["p4de.24xlarge"], "AL2023_x86_64_NVIDIA"),
     "h100-timeslice": (["p5.48xlarge"], "AL2023_x86_64_NVIDIA"),
+    "h100-whole": (["p5.48xlarge"], "AL2023_x86_64_NVIDIA"),
 }
 
 
@@ -24,7 +25,7 @@ def launch_template(stack, pool):
     return by_path(stack, "aws_launch_template")[f"pool-{pool}/launch-template"]
 
 
-def test_prod_has_exactly_the_four_node_groups_of_the_design(stacks):
+def test_prod_has_the_four_node_groups_of_the_design_and_its_whole_gpu_pool(stacks):
     groups = {g["node_group_name"]: g for g in resources(stacks["prod-cluster"], "aws_eks_node_group").values()}
     assert {name: (g["instance_types"], g["ami_type"]) for name, g in groups.items()} == EXPECTED
 

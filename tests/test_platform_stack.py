@@ -88,6 +88,9 @@ def test_every_gpu_pool_label_names_an_entry_of_the_gpu_operator_values_with_the
         if pool.gpu.sharing.mode.value == "mig":
             [layout] = mig_configs[labels["nvidia.com/mig.config"]]
             assert layout["mig-devices"] == pool.gpu.sharing.layout
+        elif pool.gpu.sharing.mode.value == "exclusive":
+            # Whole GPUs: the entry sets no sharing, so the plugin advertises each GPU once and allows several.
+            assert plugin_entries[labels["nvidia.com/device-plugin.config"]] == {"version": "v1"}
         else:
             entry = plugin_entries[labels["nvidia.com/device-plugin.config"]]
             [resource] = entry["sharing"]["timeSlicing"]["resources"]

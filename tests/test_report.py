@@ -79,16 +79,16 @@ CAPACITY = {
                   "h100-timeslice": (8, {"nvidia.com/gpu": 16})},
     },
     "prod": {
-        # a100-timeslice 0/1/4: 4 x 32 = 128; h100-timeslice 0/1/4: 4 x 16 = 64 -> 192 nvidia.com/gpu at max.
-        # a100-mig 2/2/6: at max 6 x (8, 8, 16) = 48, 48, 96.
-        # Physical: min 2 x 8 = 16 (a100-mig); desired (1 + 2 + 1) x 8 = 32; max (4 + 6 + 4) x 8 = 112.
-        "physical": {"min": 16, "desired": 32, "max": 112},
-        "max": {"nvidia.com/gpu": 192, "nvidia.com/mig-1g.10gb": 96, "nvidia.com/mig-2g.20gb": 48,
+        # a100-timeslice 0/1/4: 4 x 32 = 128; h100-timeslice 0/1/4: 4 x 16 = 64; h100-whole 0/0/2: 2 x 8 = 16
+        # -> 208 nvidia.com/gpu at max. a100-mig 2/2/6: at max 6 x (8, 8, 16) = 48, 48, 96.
+        # Physical: min 2 x 8 = 16 (a100-mig); desired (1 + 2 + 1) x 8 = 32; max (4 + 6 + 4 + 2) x 8 = 128.
+        "physical": {"min": 16, "desired": 32, "max": 128},
+        "max": {"nvidia.com/gpu": 208, "nvidia.com/mig-1g.10gb": 96, "nvidia.com/mig-2g.20gb": 48,
                 "nvidia.com/mig-3g.40gb": 48},
         "pools": {"cpu": (0, {}), "a100-timeslice": (32, {"nvidia.com/gpu": 128}),
                   "a100-mig": (48, {"nvidia.com/mig-1g.10gb": 96, "nvidia.com/mig-2g.20gb": 48,
                                     "nvidia.com/mig-3g.40gb": 48}),
-                  "h100-timeslice": (32, {"nvidia.com/gpu": 64})},
+                  "h100-timeslice": (32, {"nvidia.com/gpu": 64}), "h100-whole": (16, {"nvidia.com/gpu": 16})},
     },
 }
 
@@ -262,7 +262,7 @@ def test_the_json_report_carries_capacity_cost_and_the_price_date_for_the_pull_r
     assert printed["prices"]["as_of"] == load_prices().as_of.isoformat()
     assert "instances.p5e.48xlarge" in printed["prices"]["unverified"]
     prod = printed["environments"]["prod"]
-    assert prod["summary"]["physical_gpus"] == {"min": 16, "desired": 32, "max": 112}
+    assert prod["summary"]["physical_gpus"] == {"min": 16, "desired": 32, "max": 128}
     [mig] = [p for p in prod["pools"] if p["name"] == "a100-mig"]
     assert mig["schedulable"]["max"]["nvidia.com/mig-3g.40gb"] == 48
     assert set(prod["totals"]) == {"min", "desired", "max"}
@@ -280,7 +280,7 @@ def test_the_brief_report_gives_one_line_per_environment_after_a_synth(environme
     assert load_prices().as_of.isoformat() in lines[0]
     assert len(lines) == 1 + len(environments)
     [prod] = [line for line in lines if line.strip().startswith("prod ")]
-    assert "GPUs 16 / 32 / 112" in prod
+    assert "GPUs 16 / 32 / 128" in prod
 
 
 def test_the_brief_report_never_fails_the_synth_it_follows(environments, tmp_path):
@@ -338,8 +338,8 @@ def test_more_time_slicing_replicas_show_as_more_schedulable_units_at_the_same_c
     diff = capacity_diff(load_stacks(synth_outdir), load_stacks(head))
     [change] = diff.changed
     assert change.environment == "prod"
-    # prod a100-timeslice at max 4 nodes: 4 x 32 = 128 -> 4 x 48 = 192; with h100 (64): 192 -> 256
-    assert [(m.name, m.base, m.head) for m in change.changed_metrics] == [("nvidia.com/gpu at max", 192, 256)]
+    # prod a100-timeslice at max 4 nodes: 4 x 32 = 128 -> 4 x 48 = 192; with h100 (64 + 16): 208 -> 272
+    assert [(m.name, m.base, m.head) for m in change.changed_metrics] == [("nvidia.com/gpu at max", 208, 272)]
 
 
 def test_an_unchanged_platform_reports_its_capacity_and_cost_as_unchanged(synth_outdir, environments):

@@ -57,9 +57,10 @@ def ml_policy_problems(runtime: dict, trainer_schema: dict) -> list[str]:
 def training_runtimes(stack: dict) -> list[dict]:
     found = []
     for release in resources(stack, "helm_release").values():
-        for manifest in yaml.safe_load(release["values"][0]).get("resources", []) or []:
-            if isinstance(manifest, dict) and manifest.get("kind") in ("ClusterTrainingRuntime", "TrainingRuntime"):
-                found.append(manifest)
+        if release["chart"] != "raw":
+            continue
+        found += [manifest for manifest in yaml.safe_load(release["values"][0])["resources"]
+                  if manifest["kind"] in ("ClusterTrainingRuntime", "TrainingRuntime")]
     return found
 
 

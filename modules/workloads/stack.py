@@ -52,7 +52,8 @@ class WorkloadsStack(LayerStack):
             "training": workloads.training_manifests(env),
             "mlops": workloads.mlops_manifests(env, refs),
         }
-        check_schedulable(env, [*demands_from_manifests(self.manifests["inference"] + self.manifests["agents"]),
+        check_schedulable(env, [*demands_from_manifests(self.manifests["inference"] + self.manifests["agents"]
+                                                        + self.manifests["training"]),
                                 *demands_from_training_queues(env)])
 
         self.releases: dict[str, PlatformRelease] = {}
