@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from platform_config.catalogue import InstanceType, load_catalogue
+from platform_config.images import inference_image, platform_images, platform_tag_problem
 from platform_config.wandb_settings import WandbServer
 
 #: CloudWatch Logs accepts only these retention periods (days).
@@ -342,7 +343,8 @@ class InferenceEngine(_Frozen):
     model: ModelSource
     placement: Placement
     scaling: Scaling = Scaling()
-    #: The image tag (default: the catalogue's pinned tag of the engine).
+    #: The tag of the engine's image ``inference/<engine>``, built here (default: the version images.yml pushes,
+    #: the only tag allowed).
     image_tag: str | None = None
 
 
@@ -373,12 +375,31 @@ class Inference(_Frozen):
 
 
 class AgentRuntime(_Frozen):
-    #: ECR repository (in the environment's account and region) and tag of the runtime's image.
+    #: ECR repository (in the environment's account and region) and tag of the runtime's image: an image built
+    #: here (``images/<repository>/``) at the version images.yml pushes (platform_config/data/platform_images.yaml).
     image_repository: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._/-]*$")]
     image_tag: Annotated[str, Field(pattern=r"^[\w][\w.-]{0,127}$")]
     scaling: Scaling = Scaling()
     #: Critical agents run on the MIG pool (``agents.critical_placement``) instead of the CPU pool.
     critical: bool = False
+
+    @field_validator("image_repository")
+    @classmethod
+    def _built_here(cls, repository: str) -> str:
+        agents = [name for name in platform_images() if name.startswith("agents/")]
+        if repository not in agents:
+            raise ValueError(f"{repository!r} has no build context (images/{repository}/); agent images built "
+                             f"here: {', '.join(agents)}")
+        return repository
+
+    @field_validator("image_tag")
+    @classmethod
+    def _pushed_tag(cls, tag: str, info: ValidationInfo) -> str:
+        repository = info.data.get("image_repository")
+        problem = repository and platform_tag_problem(repository, tag)
+        if problem:
+            raise ValueError(problem)
+        return tag
 
 
 class Agents(_Frozen):
@@ -562,7 +583,7 @@ class Environment(_Frozen):
     def _cross_field_rules(self) -> Environment:
         problems = [*self._zone_problems(), *self._cidr_problems(), *self._pool_problems(),
                     *self._protection_problems(), *self._quota_problems(), *self._placement_problems(),
-                    *self._wandb_problems()]
+                    *self._wandb_problems(), *self._image_problems()]
         if problems:
             raise ConfigProblems(problems)
         return self
@@ -692,6 +713,15 @@ class Environment(_Frozen):
             problems.append(("workloads.agents.critical_placement",
                              "a runtime is critical but no critical_placement (MIG pool and slice) is given"))
         return problems
+
+    def _image_problems(self) -> list[tuple[str, str]]:
+        """An engine's image tag must be the one the image workflow pushes (the batch server runs vLLM)."""
+        inference = self.workloads.inference
+        engines = {f"workloads.inference.engines.{kind}": (kind, engine) for kind, engine in inference.engines.items()}
+        if inference.batch:
+            engines["workloads.inference.batch"] = ("vllm", inference.batch)
+        return [(f"{field}.image_tag", problem) for field, (kind, engine) in engines.items()
+                if engine.image_tag and (problem := platform_tag_problem(inference_image(kind), engine.image_tag))]
 
     def _wandb_problems(self) -> list[tuple[str, str]]:
         server = self.workloads.wandb.server

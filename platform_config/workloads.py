@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from platform_config.data_layer import EFS_MOUNT_OPTIONS, workload_identities
+from platform_config.images import ecr_registry, inference_image, platform_image_reference
 from platform_config.models import AgentRuntime, Environment, InferenceEngine, Placement
 from platform_config.node_labels import CPU_POOL, GPU_TAINT_EFFECT_KUBERNETES, GPU_TAINT_KEY, POOL_LABEL
 
@@ -114,9 +115,10 @@ def _model_volume(engine: InferenceEngine, refs: InfrastructureRefs, fetcher_ima
     return volumes, mounts, [fetch], model_dir
 
 
-def inference_server(name: str, kind: str, engine: InferenceEngine, refs: InfrastructureRefs,
+def inference_server(name: str, kind: str, engine: InferenceEngine, refs: InfrastructureRefs, *, registry: str,
                      namespace: str = "inference") -> list[Manifest]:
-    """Deployment, Service, disruption budget and autoscaler of one inference server."""
+    """Deployment, Service, disruption budget and autoscaler of one inference server, running the engine's image
+    built here (``images/inference/<kind>``) from the environment's ECR ``registry``."""
     spec = engine_catalogue()[kind]
     user = spec["run_as_user"]
     volumes, mounts, init, model_dir = _model_volume(engine, refs, engine_catalogue()["model_fetcher"]["image"],
@@ -127,8 +129,7 @@ def inference_server(name: str, kind: str, engine: InferenceEngine, refs: Infras
     env = [{"name": k, "value": v} for k, v in {**spec["env"], **spec["writable"]}.items()]
     gpu = _gpu(engine.placement)
     container: dict[str, Any] = {
-        "name": "server", "image": spec["image"].rsplit(":", 1)[0] + ":" + (engine.image_tag or
-                                                                             spec["image"].rsplit(":", 1)[1]),
+        "name": "server", "image": platform_image_reference(registry, inference_image(kind), engine.image_tag),
         "args": args, "ports": ports, "env": env,
         "resources": {"requests": {"cpu": "4", "memory": "32Gi", **gpu}, "limits": {"memory": "64Gi", **gpu}},
         # Loading a large model takes minutes: the startup probe gives it up to 30 minutes before liveness counts.
@@ -265,10 +266,11 @@ def inference_manifests(environment: Environment, refs: InfrastructureRefs) -> l
     served = {kind: kind for kind, engine in inference.engines.items() if engine.enabled}
     manifests: list[Manifest] = [_service_account(workload_identities()["inference"].service_account, "inference"),
                                  *_efs_models_volume(refs)]
+    registry = ecr_registry(environment.account_id, environment.region)
     for kind in served:
-        manifests += inference_server(kind, kind, inference.engines[kind], refs)
+        manifests += inference_server(kind, kind, inference.engines[kind], refs, registry=registry)
     if inference.batch and inference.batch.enabled:
-        manifests += inference_server("batch-vllm", "vllm", inference.batch, refs)
+        manifests += inference_server("batch-vllm", "vllm", inference.batch, refs, registry=registry)
     manifests.append(_ingress(environment, served))
     if "triton" in served:
         manifests.append(_grpc_load_balancer(environment))
@@ -289,11 +291,11 @@ def llm_base_url(environment: Environment) -> str:
 
 def agent_runtime(name: str, runtime: AgentRuntime, environment: Environment) -> list[Manifest]:
     placement = environment.workloads.agents.critical_placement if runtime.critical else None
-    registry = f"{environment.account_id}.dkr.ecr.{environment.region}.amazonaws.com"
+    registry = ecr_registry(environment.account_id, environment.region)
     labels = _labels(name, "agent")
     gpu = _gpu(placement)
     container = {
-        "name": "runtime", "image": f"{registry}/{runtime.image_repository}:{runtime.image_tag}",
+        "name": "runtime", "image": platform_image_reference(registry, runtime.image_repository, runtime.image_tag),
         "ports": [{"name": "http", "containerPort": AGENT_PORT, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": "agent-settings"}},
                     {"secretRef": {"name": "llm-api-keys", "optional": True}}],

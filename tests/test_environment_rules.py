@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from platform_config.images import platform_images
 from platform_config.loader import DEFAULT_ENV_DIR, EnvironmentFileError, load_environment, load_environments
 
 PROD = yaml.safe_load((DEFAULT_ENV_DIR / "prod.yaml").read_text())
@@ -146,6 +147,20 @@ CASES = {
     "a whole-gpu pool with a mig layout": (
         lambda d: pool(d, "h100-whole")["gpu"]["sharing"].update(layout={"3g.40gb": 2}),
         "node_pools.h100-whole.gpu.sharing", ["mode exclusive", "remove 'layout' (MIG)"]),
+    "an agent image without a build context": (
+        lambda d: d["workloads"]["agents"]["runtimes"]["crewai"].update(image_repository="agents/custom"),
+        "workloads.agents.runtimes.crewai.image_repository",
+        ["'agents/custom' has no build context (images/agents/custom/)", "agent images built here: agents/crewai"]),
+    "an agent image tag the image workflow does not push": (
+        lambda d: d["workloads"]["agents"]["runtimes"]["crewai"].update(image_tag="3f2a1c9e"),
+        "workloads.agents.runtimes.crewai.image_tag",
+        ["'3f2a1c9e' is not the tag images.yml pushes for agents/crewai",
+         f"allowed: '{platform_images()['agents/crewai'].version}'"]),
+    "an inference image tag the image workflow does not push": (
+        lambda d: d["workloads"]["inference"]["engines"]["vllm"].update(image_tag="v0.34.0"),
+        "workloads.inference.engines.vllm.image_tag",
+        ["'v0.34.0' is not the tag images.yml pushes for inference/vllm",
+         f"allowed: '{platform_images()['inference/vllm'].version}'"]),
     "no cpu pool that keeps a node": (
         lambda d: pool(d, "cpu").update(min_size=0, desired_size=0),
         "node_pools", ["no CPU pool with min_size >= 1"]),

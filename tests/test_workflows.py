@@ -209,24 +209,27 @@ def test_deploy_applies_the_stacks_in_manifest_order_and_applies_the_plan_it_sho
     assert script.index("make gate") < script.index("apply")
 
 
-def test_the_image_matrix_lists_exactly_the_platform_images():
-    from modules.provider_loader import install_provider_loader
+def test_the_image_matrix_is_what_the_environment_runs_from_its_registry(workflows):
+    """The images and tags come from the environment's synthesized stacks (tests/test_images.py checks that
+    matrix against the stacks), not from a list kept in the workflow."""
+    images = workflows["images"]
+    target = " ".join(s.get("run", "") for s in steps(images["jobs"]["target"]))
+    assert 'tools.synth_diff image-matrix --env "$PLATFORM_ENVS"' in target
+    assert images["jobs"]["target"]["outputs"]["matrix"] == "${{ steps.images.outputs.matrix }}"
+    assert images["jobs"]["build"]["strategy"]["matrix"] == "${{ fromJSON(needs.target.outputs.matrix) }}"
 
-    install_provider_loader()
-    from modules.delivery.github_delivery import PLATFORM_IMAGES
 
-    images = load(GITHUB / "workflows" / "images.yml")
-    assert images["jobs"]["build"]["strategy"]["matrix"]["image"] == list(PLATFORM_IMAGES)
-
-
-def test_images_build_from_the_documented_folder_layout_with_immutable_commit_tags(workflows):
+def test_images_build_from_their_folder_and_push_the_tag_the_environment_runs(workflows):
     build = workflows["images"]["jobs"]["build"]
     [step] = uses(build, "docker/build-push-action")
     assert step["with"]["context"] == "images/${{ matrix.image }}"
     assert step["with"]["file"] == "images/${{ matrix.image }}/Dockerfile"
-    assert step["with"]["tags"] == "${{ env.REGISTRY }}/${{ matrix.image }}:${{ env.TAG }}"
-    assert build["env"]["TAG"] == "${{ github.sha }}"
-    assert "images/agents/crewai/Dockerfile" in (GITHUB / "workflows" / "images.yml").read_text()
+    assert step["with"]["tags"] == "${{ env.REGISTRY }}/${{ matrix.image }}:${{ matrix.tag }}"
+    assert build["env"]["TAG"] == "${{ matrix.tag }}"
+    assert "github.sha" not in step["with"]["tags"]
+    # A version change (an environment file or the versions file) runs the workflow as well as a build context.
+    assert {"images/**", "environments/**", "platform_config/data/platform_images.yaml"} <= set(
+        workflows["images"]["on"]["push"]["paths"])
 
 
 # --- pre-commit ---------------------------------------------------------------------------------------------------

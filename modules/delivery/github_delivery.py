@@ -44,12 +44,12 @@ from constructs import Construct
 
 from modules.common.iam import aws_managed_policy, policy_document
 from modules.common.kms import EncryptionKey
+from platform_config.images import platform_images
 from platform_config.plan_reads import plan_reads
 
-#: The images the platform builds (``images/<name>/Dockerfile``), one ECR repository each. The image workflow's
-#: matrix lists the same names (a test keeps them equal).
-PLATFORM_IMAGES = ("agents/crewai", "agents/langgraph", "agents/autogen", "inference/vllm", "inference/triton",
-                   "inference/tgi")
+#: The images the platform builds (``images/<name>/Dockerfile``; platform_config/data/platform_images.yaml), one
+#: ECR repository each.
+PLATFORM_IMAGES = tuple(platform_images())
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"

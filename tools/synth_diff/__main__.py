@@ -8,6 +8,7 @@
   state-key-policy --env ENV the key policy of the environment's state key (README: bootstrap)
   role-arn --env ENV --kind plan|deploy|image-push   a GitHub Actions role's ARN, from the synthesized stacks
   aws-target --env ENV       account_id=, region= and registry= lines (for $GITHUB_OUTPUT)
+  image-matrix --env ENV     the images built here that the environment runs, with their tags (JSON matrix)
   plan-summary PLAN_JSON     counts of a ``terraform show -json`` plan (JSON)
   comment ...                the pull-request report (Markdown)
   sarif-categories DIR       give every SARIF run in DIR its own code-scanning category
@@ -23,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from tools.synth_diff.diff import diff_synth_folders, load_manifest
+from tools.synth_diff.images import image_matrix
 from tools.synth_diff.pipeline import (
     ROLE_KINDS,
     aws_target,
@@ -137,6 +139,19 @@ def command_aws_target(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_image_matrix(args: argparse.Namespace) -> int:
+    try:
+        matrix = image_matrix(Path(args.outdir), args.env, _environments(args))
+    except (LookupError, ValueError) as error:
+        print(f"image-matrix: {error}", file=sys.stderr)
+        return 1
+    if not matrix["include"]:
+        print(f"image-matrix: environment {args.env!r} runs no image built here", file=sys.stderr)
+        return 1
+    print(json.dumps(matrix, separators=(",", ":")))
+    return 0
+
+
 def command_plan_summary(args: argparse.Namespace) -> int:
     plan = json.load(sys.stdin if args.plan == "-" else open(args.plan))  # noqa: SIM115
     print(json.dumps(summarize_plan(plan)))
@@ -182,7 +197,8 @@ def parser() -> argparse.ArgumentParser:
 
     for name, function, help_text in (("order", command_order, "stacks of an environment in apply order"),
                                       ("role-arn", command_role_arn, "ARN of a GitHub Actions role"),
-                                      ("aws-target", command_aws_target, "account, region and registry")):
+                                      ("aws-target", command_aws_target, "account, region and registry"),
+                                      ("image-matrix", command_image_matrix, "images to build for an environment")):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("--env", required=True)
         sub.add_argument("--outdir", default="cdktf.out")

@@ -140,7 +140,7 @@ def state_key_policy(outdir: Path, environment: str, environments: Sequence[str]
     ]}
 
 
-def _environment_stacks(outdir: Path, environment: str, environments: Sequence[str]) -> dict[str, dict]:
+def environment_stacks(outdir: Path, environment: str, environments: Sequence[str]) -> dict[str, dict]:
     stacks = load_stacks(outdir)
     mine = {n: s for n, s in stacks.items() if environment_of(n, environments) == environment}
     if not mine:
@@ -162,7 +162,7 @@ def github_role_arn(outdir: Path, environment: str, kind: str, environments: Seq
     from the synthesized stacks. A deploy role must also be tagged with that environment."""
     if kind not in ROLE_KINDS:
         raise ValueError(f"unknown role kind {kind!r}; allowed: {', '.join(ROLE_KINDS)}")
-    stacks = _environment_stacks(outdir, environment, environments)
+    stacks = environment_stacks(outdir, environment, environments)
     account = _aws_provider(stacks, environment)["allowed_account_ids"][0]
     names = sorted(
         role["name"] for stack in stacks.values()
@@ -179,7 +179,7 @@ def github_role_arn(outdir: Path, environment: str, kind: str, environments: Seq
 
 def aws_target(outdir: Path, environment: str, environments: Sequence[str]) -> dict[str, str]:
     """The account, region and ECR registry host of ``environment``, from its stacks' AWS provider."""
-    provider = _aws_provider(_environment_stacks(outdir, environment, environments), environment)
+    provider = _aws_provider(environment_stacks(outdir, environment, environments), environment)
     account, region = provider["allowed_account_ids"][0], provider["region"]
     return {"account_id": account, "region": region, "registry": f"{account}.dkr.ecr.{region}.amazonaws.com"}
 
