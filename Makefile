@@ -10,6 +10,8 @@ export PIPENV_NOSPIN := 1
 export PIPENV_IGNORE_VIRTUALENVS := 1
 export PIPENV_VERBOSITY := -1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# The cdktf CLI calls HashiCorp's checkpoint service on every run; offline that call fails and slows each command.
+export CHECKPOINT_DISABLE := 1
 
 PIPENV := .venv-tools/bin/pipenv
 VENV_PYTHON := .venv/bin/python
@@ -34,8 +36,9 @@ deps: $(VENV_STAMP) ## Install the locked dependencies (first run only)
 synth: deps ## Synthesize every environment into cdktf.out (no AWS credentials needed)
 	$(VENV_PYTHON) main.py
 
-test: deps ## Run every test
-	$(VENV_PYTHON) -m pytest
+ARGS ?=
+test: deps ## Run the tests; ARGS go to pytest: make test ARGS="-k gate -x", make test ARGS=--snapshot-update
+	$(VENV_PYTHON) -m pytest $(ARGS)
 
 lint: deps ## Lint the Python code
 	$(VENV_PYTHON) -m ruff check .
@@ -47,9 +50,11 @@ bench: deps ## Measure synth time and memory, lazy provider loading vs eager imp
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 
-deploy: deps node_modules/.package-lock.json ## Deploy one environment's stacks with the cdktf CLI: make deploy ENV=dev
-	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<dev|staging|prod>"; exit 2; }
-	PATH="$(CURDIR)/.venv-tools/bin:$$PATH" npx --no-install cdktf deploy '$(ENV)-*'
+# The checks come first: a deploy without credentials stops in seconds, before the CLI is installed.
+deploy: deps ## Deploy one environment's stacks with the cdktf CLI: make deploy ENV=dev (needs AWS credentials)
+	@$(VENV_PYTHON) -m tools.deploy_check --env '$(ENV)'
+	$(MAKE) --no-print-directory node_modules/.package-lock.json
+	npx --no-install cdktf deploy '$(ENV)-*'
 
 clean: ## Remove build output (keeps the tool environments)
 	rm -rf cdktf.out .cdktf.out.* reports .pytest_cache

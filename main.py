@@ -80,11 +80,12 @@ def main() -> int:
         return _refuse("Workloads that cannot be scheduled", error.problems)
     except AdmissionError as error:
         return _refuse("Workloads the API server would refuse, or quotas that cannot hold them", error.problems)
+    # The summary is the command's result, so it goes to stdout (the cdktf CLI prints stderr as [ERROR]).
     names = ", ".join(e.name for e in environments)
-    print(f"Synthesized {names} into {target}", file=sys.stderr)
+    print(f"Synthesized {names} into {target}")
     from tools.report import brief_report
 
-    print(brief_report(environments, target), file=sys.stderr)
+    print(brief_report(environments, target))
     return 0
 
 

@@ -44,3 +44,14 @@ def stacks(synth_outdir: Path) -> dict[str, dict]:
     manifest = json.loads((synth_outdir / "manifest.json").read_text())
     return {name: json.loads((synth_outdir / stack["synthesizedStackPath"]).read_text())
             for name, stack in manifest["stacks"].items()}
+
+
+@pytest.fixture(scope="session")
+def stack_environments(stacks: dict[str, dict], environments: dict[str, Environment]) -> dict[str, Environment]:
+    """Stack name -> the environment it belongs to (stacks are named ``<env>-<layer>``; the longest match wins)."""
+    def owner(stack_name: str) -> Environment:
+        names = [name for name in environments if stack_name.startswith(f"{name}-")]
+        assert names, f"stack {stack_name} belongs to no environment file"
+        return environments[max(names, key=len)]
+
+    return {name: owner(name) for name in stacks}

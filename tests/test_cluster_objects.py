@@ -5,6 +5,7 @@ import pytest
 
 from platform_config import cluster_objects, external_secrets
 from platform_config.data_layer import platform_secrets
+from tests_support import ENVIRONMENT_NAMES
 
 
 def authored_manifests(env):
@@ -13,7 +14,7 @@ def authored_manifests(env):
                                              retain=True)]
 
 
-@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("env_name", ENVIRONMENT_NAMES)
 def test_every_authored_built_in_object_validates_against_the_clusters_kubernetes_schemas(environments, env_name):
     env = environments[env_name]
     for manifest in authored_manifests(env):
@@ -59,18 +60,26 @@ def test_allow_rules_let_pods_resolve_dns_reach_aws_apis_and_pod_identity_but_no
 
 
 def test_inference_accepts_load_balancer_traffic_from_the_vpc_only(environments):
-    env = environments["prod"]
-    [allow] = [m for m in cluster_objects.network_policies("inference", str(env.network.vpc_cidr))
-               if m["metadata"]["name"] == "allow-clients"]
-    assert allow["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "10.30.0.0/16"}}]
+    for env in environments.values():
+        [allow] = [m for m in cluster_objects.namespace_guardrails(env) if m["kind"] == "NetworkPolicy"
+                   and m["metadata"] == {"name": "allow-clients", "namespace": "inference"}]
+        assert allow["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": str(env.network.vpc_cidr)}}], env.name
 
 
 def test_quotas_cap_gpus_and_mig_slices_per_namespace_from_the_environment_file(environments):
-    quotas = {m["metadata"]["namespace"]: m["spec"]["hard"]
-              for m in cluster_objects.namespace_guardrails(environments["prod"]) if m["kind"] == "ResourceQuota"}
-    assert quotas["inference"]["requests.nvidia.com/mig-3g.40gb"] == "48"
-    assert quotas["training"]["requests.nvidia.com/gpu"] == "256"
-    assert quotas["mlops"]["requests.nvidia.com/gpu"] == "0"
+    """Every application namespace's quota is the file's: GPUs and each MIG profile's slices, and a namespace
+    that the file gives no GPUs gets an explicit 0 (a quota without the resource would not limit it)."""
+    for env in environments.values():
+        quotas = {m["metadata"]["namespace"]: m["spec"]["hard"]
+                  for m in cluster_objects.namespace_guardrails(env) if m["kind"] == "ResourceQuota"}
+        assert set(quotas) == set(env.platform.namespace_quotas), env.name
+        for namespace, quota in env.platform.namespace_quotas.items():
+            hard = quotas[namespace]
+            assert hard["requests.nvidia.com/gpu"] == str(quota.gpus), (env.name, namespace)
+            assert {key: value for key, value in hard.items() if key.startswith("requests.nvidia.com/mig-")} == {
+                f"requests.nvidia.com/mig-{profile}": str(count) for profile, count in quota.mig_slices.items()}, \
+                (env.name, namespace)
+            assert (hard["requests.cpu"], hard["requests.memory"]) == (quota.cpu, quota.memory), (env.name, namespace)
 
 
 def test_the_default_storage_class_is_gp3_encrypted_with_the_given_key():

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from tests_support import resources
+from tests_support import ENVIRONMENT_NAMES, resources
 
 REMOTE_OUTPUT = re.compile(r"\$\{data\.terraform_remote_state\.([\w-]+)\.outputs\.([\w-]+)\}")
 
 
-@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("env_name", ENVIRONMENT_NAMES)
 def test_each_layer_has_an_s3_backend_with_lockfile_and_its_own_key(stacks, environments, env_name):
     backend = environments[env_name].state_backend
     for layer in ("network", "cluster"):
@@ -20,7 +20,7 @@ def test_each_layer_has_an_s3_backend_with_lockfile_and_its_own_key(stacks, envi
                       "kms_key_id": backend.kms_key_arn}
 
 
-@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("env_name", ENVIRONMENT_NAMES)
 def test_the_cluster_layer_reads_only_outputs_the_network_layer_of_the_same_environment_writes(stacks, env_name):
     cluster, network = stacks[f"{env_name}-cluster"], stacks[f"{env_name}-network"]
     remote_states = cluster["data"]["terraform_remote_state"]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from platform_config.data_layer import platform_secrets
-from tests_support import by_path, one, reference_to, resources
+from tests_support import ENVIRONMENT_NAMES, by_path, one, reference_to, resources
 
 BUCKETS = ("raw-data", "artifacts", "logs", "model-registry")
 
@@ -26,7 +26,7 @@ def bucket_settings(stack, resource_type):
     return found
 
 
-@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("env_name", ENVIRONMENT_NAMES)
 def test_bucket_names_derive_from_environment_account_and_region(stacks, environments, env_name):
     env = environments[env_name]
     names = sorted(b["bucket"] for b in resources(stacks[f"{env_name}-data"], "aws_s3_bucket").values())
@@ -120,7 +120,7 @@ def test_dev_database_is_single_az_and_may_be_deleted_without_a_final_snapshot(s
 
 
 def test_every_platform_secret_exists_encrypted_with_the_data_key_and_without_a_value(stacks):
-    for env_name in ("dev", "staging", "prod"):
+    for env_name in ENVIRONMENT_NAMES:
         stack = stacks[f"{env_name}-data"]
         secrets = {s["name"]: s for s in resources(stack, "aws_secretsmanager_secret").values()}
         assert set(secrets) == {f"mlops-{env_name}/{key}" for key in platform_secrets()}
@@ -132,16 +132,16 @@ STATEFUL_TYPES = ("aws_s3_bucket", "aws_efs_file_system", "aws_db_instance", "aw
                   "aws_secretsmanager_secret", "aws_eks_cluster")
 
 
-def test_every_stateful_resource_in_prod_and_staging_has_prevent_destroy(stacks):
+def test_every_stateful_resource_of_a_protected_environment_has_prevent_destroy(stacks, stack_environments):
+    protected = {name for name, env in stack_environments.items() if env.protection.prevent_destroy}
     checked = 0
-    for name, stack in stacks.items():
-        if not name.startswith(("prod-", "staging-")):
-            continue
+    for name in protected:
         for resource_type in STATEFUL_TYPES:
-            for address, body in resources(stack, resource_type).items():
+            for address, body in resources(stacks[name], resource_type).items():
                 assert body.get("lifecycle", {}).get("prevent_destroy") is True, f"{name}: {resource_type}.{address}"
                 checked += 1
-    assert checked >= 2 * (4 + 1 + 1 + 3 + len(platform_secrets()) + 1)
+    protected_environments = {stack_environments[name].name for name in protected}
+    assert checked >= len(protected_environments) * (4 + 1 + 1 + 3 + len(platform_secrets()) + 1)
 
 
 def test_no_bucket_can_be_force_destroyed_in_prod(stacks):

@@ -112,6 +112,50 @@ def test_a_skip_covers_only_its_stacks_and_resources():
     assert not skip.covers("CKV_AWS_39", "dev-cluster", "aws_cloudwatch_log_group.logs")
 
 
+
+def test_a_tier_scoped_skip_covers_the_stacks_of_every_environment_of_that_tier_and_no_other(tmp_path):
+    skip = Skip("CKV_AWS_157", "single-AZ databases outside prod by design", ("*-data",), ("aws_db_instance.*",),
+                tiers=("dev", "staging"))
+    policies = Policies(folder=tmp_path, config_file=tmp_path, checks_dir=tmp_path, skips=(skip,), why={},
+                        graph_check_targets={},
+                        environment_tiers={"dev": "dev", "dev-eu": "staging", "perf": "staging", "prod": "prod"})
+    assert policies.skip_for("CKV_AWS_157", "perf-data", "aws_db_instance.db") is skip
+    assert policies.skip_for("CKV_AWS_157", "dev-eu-data", "aws_db_instance.db") is skip
+    assert policies.tier_of("dev-eu-data") == "staging"  # the longest environment name a stack starts with
+    assert policies.skip_for("CKV_AWS_157", "prod-data", "aws_db_instance.db") is None
+    # A stack of no known environment keeps its checks: a tier-scoped waiver never applies by guess.
+    assert policies.skip_for("CKV_AWS_157", "unknown-data", "aws_db_instance.db") is None
+
+
+def test_the_gate_reads_each_environment_tier_from_the_environment_files(tmp_path):
+    (tmp_path / "perf.yaml").write_text("name: perf\ntier: staging\n")
+    assert policy.load_environment_tiers(tmp_path) == {"perf": "staging"}
+    (tmp_path / "odd.yaml").write_text("name: odd\ntier: qa\n")
+    with pytest.raises(GateError, match="tier 'qa' is not one of"):
+        policy.load_environment_tiers(tmp_path)
+
+
+def test_the_gate_knows_exactly_the_tiers_an_environment_file_may_declare():
+    from platform_config.models import Tier
+
+    assert set(policy.TIERS) == {t.value for t in Tier}
+
+
+def test_a_skip_with_an_unknown_tier_is_refused(tmp_path):
+    skips = tmp_path / "skips.yaml"
+    skips.write_text("skips:\n  - id: CKV_AWS_39\n    tiers: [development]\n"
+                     "    reason: a made-up reason long enough for the rule\n")
+    with pytest.raises(GateError, match=r"tiers \['development'\] unknown"):
+        policy.load_skips(skips)
+
+
+def test_no_skip_names_an_environment_so_a_new_environment_file_gets_its_tier_waivers():
+    """Stack patterns may select layers (``*-data``), never an environment: a fourth environment of a tier must
+    be gated exactly like the others of its tier."""
+    for skip in policy.load_skips(REPO_ROOT / "policies" / "skips.yaml"):
+        for pattern in skip.stacks:
+            assert pattern.startswith("*"), f"{skip.check_id}: stacks pattern {pattern!r} names an environment"
+
 @pytest.mark.parametrize("option", ["skip-check: [CKV_AWS_39]", "soft-fail: true", "check: [CKV_AWS_24]",
                                     "skip-path: [stacks]"])
 def test_the_gate_refuses_checkov_options_that_hide_results(tmp_path, option):

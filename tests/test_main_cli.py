@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from main import replace_directory_atomically
-from platform_config.loader import DEFAULT_ENV_DIR
+from platform_config import gpu_sharing
+from platform_config.loader import DEFAULT_ENV_DIR, load_environment
+from platform_config.models import Environment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,16 +102,39 @@ def test_a_prod_protection_override_synthesizes_with_a_warning_line(tmp_path):
         "prod-cluster", "prod-data", "prod-delivery", "prod-network", "prod-platform", "prod-workloads"]
 
 
+def offers(env) -> str:
+    """What the refusal lists as the pools considered: each GPU pool with what one of its nodes advertises."""
+    return "; ".join(f"{name} offers " + ", ".join(f"{resource} x{count}/node" for resource, count in
+                                                   sorted(gpu_sharing.node_resources(pool).items()))
+                     for name, pool in env.node_pools.items() if gpu_sharing.node_resources(pool))
+
+
+def vllm_pool_holds(env) -> tuple[int, int]:
+    """(max size, slices at max) of the pool vLLM is placed on, of the profile vLLM requests."""
+    placement = env.workloads.inference.engines["vllm"].placement
+    pool = env.node_pools[placement.pool]
+    return pool.max_size, pool.max_size * gpu_sharing.node_resources(pool)[placement.gpu.resource]
+
+
+def vllm_beyond_its_pool(data: dict) -> None:
+    """vLLM asks for one replica more than its pool holds at max size; TGI, which could share it, is off."""
+    engines = data["workloads"]["inference"]["engines"]
+    engines["tgi"]["enabled"] = False
+    _, holds = vllm_pool_holds(Environment.model_validate(data))
+    engines["vllm"]["scaling"].update(max_replicas=holds + 1)
+
+
 @pytest.mark.parametrize(("change", "expected"), [
     (lambda d: d["workloads"]["inference"]["engines"]["vllm"]["placement"]["gpu"].update(
         resource="nvidia.com/mig-7g.80gb"),
-     "inference/vllm requests nvidia.com/mig-7g.80gb x1: no pool offers it (pools considered: a100-timeslice offers "
-     "nvidia.com/gpu x32/node; a100-mig offers nvidia.com/mig-1g.10gb x16/node, nvidia.com/mig-2g.20gb x8/node, "
-     "nvidia.com/mig-3g.40gb x8/node; h100-timeslice offers nvidia.com/gpu x16/node; h100-whole offers "
-     "nvidia.com/gpu x8/node)"),
-    (lambda d: d["workloads"]["inference"]["engines"]["vllm"]["scaling"].update(max_replicas=60),
-     "pool a100-mig at its max size 6 holds 48 nvidia.com/mig-3g.40gb; the workloads placed on it need 60 "
-     "(inference/vllm 60)"),
+     lambda env: "inference/vllm requests nvidia.com/mig-7g.80gb x1: no pool offers it (pools considered: "
+                 f"{offers(env)})"),
+    (vllm_beyond_its_pool,
+     lambda env: "pool {pool} at its max size {size} holds {holds} {resource}; the workloads placed on it need "
+                 "{need} (inference/vllm {need})".format(
+                     pool=env.workloads.inference.engines["vllm"].placement.pool, size=vllm_pool_holds(env)[0],
+                     holds=vllm_pool_holds(env)[1], need=vllm_pool_holds(env)[1] + 1,
+                     resource=env.workloads.inference.engines["vllm"].placement.gpu.resource)),
 ], ids=["a mig profile no pool offers", "more replicas than the pool holds"])
 def test_unschedulable_workloads_stop_the_synth_naming_workload_resource_and_pools(tmp_path, change, expected):
     env_dir = prod_with(tmp_path, change)
@@ -117,7 +142,8 @@ def test_unschedulable_workloads_stop_the_synth_naming_workload_resource_and_poo
 
     lines = refusal_lines(run_main(env_dir, outdir), tmp_path)
 
-    assert lines == ["Workloads that cannot be scheduled (1 problem(s)); nothing was synthesized:", f"  {expected}"]
+    refusal = expected(load_environment(env_dir / "prod.yaml"))
+    assert lines == ["Workloads that cannot be scheduled (1 problem(s)); nothing was synthesized:", f"  {refusal}"]
 
 
 def test_a_namespace_quota_too_small_for_its_workloads_stops_the_synth_naming_the_field(tmp_path):

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from tests_support import by_path, one, reference_to, resources
+from platform_config.models import NatStrategy
+from tests_support import ENVIRONMENT_NAMES, by_path, one, reference_to, resources
 
-ENVIRONMENTS = ["dev", "staging", "prod"]
+ENVIRONMENTS = ENVIRONMENT_NAMES
 
 
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
@@ -23,8 +24,10 @@ def test_one_public_and_one_private_subnet_per_az_with_load_balancer_role_tags(s
     assert len(subnets) == 2 * len(env.availability_zones)
 
 
-@pytest.mark.parametrize(("env_name", "nat_count"), [("dev", 1), ("staging", 1), ("prod", 3)])
-def test_nat_gateways_follow_the_strategy_and_every_private_subnet_routes_through_one(stacks, env_name, nat_count):
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+def test_nat_gateways_follow_the_strategy_and_every_private_subnet_routes_through_one(stacks, environments, env_name):
+    env = environments[env_name]
+    nat_count = len(env.availability_zones) if env.network.nat_gateways is NatStrategy.ONE_PER_AZ else 1
     stack = stacks[f"{env_name}-network"]
     assert len(resources(stack, "aws_nat_gateway")) == nat_count
     private_defaults = [r for path, r in by_path(stack, "aws_route").items() if path.startswith("network/private")]
@@ -33,10 +36,13 @@ def test_nat_gateways_follow_the_strategy_and_every_private_subnet_routes_throug
     assert len(nat_refs) == nat_count
 
 
-def test_prod_routes_each_private_subnet_through_the_nat_gateway_of_its_own_az(stacks):
-    routes = by_path(stacks["prod-network"], "aws_route")
-    for zone in ("us-east-1a", "us-east-1b", "us-east-1c"):
-        assert f"_nat-{zone}_" in routes[f"network/private-default-route-{zone}"]["nat_gateway_id"]
+def test_a_nat_gateway_per_az_serves_the_private_subnet_of_its_own_az(stacks, environments):
+    per_az = [env for env in environments.values() if env.network.nat_gateways is NatStrategy.ONE_PER_AZ]
+    assert per_az, "no environment uses one NAT gateway per AZ: the rule is untested"
+    for env in per_az:
+        routes = by_path(stacks[f"{env.name}-network"], "aws_route")
+        for zone in env.availability_zones:
+            assert f"_nat-{zone}_" in routes[f"network/private-default-route-{zone}"]["nat_gateway_id"]
 
 
 def test_the_default_security_group_is_managed_with_no_rules(stacks):

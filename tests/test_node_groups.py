@@ -81,12 +81,12 @@ def test_node_volumes_use_the_key_whose_policy_admits_the_autoscaling_service_ro
                for p in principals)
 
 
-@pytest.mark.parametrize(("env_name", "pool", "sizes"), [
-    ("dev", "a100-mig", (0, 0, 1)), ("prod", "a100-mig", (2, 2, 6)), ("prod", "cpu", (3, 3, 12)),
-])
-def test_scaling_follows_the_environment_and_gpu_groups_may_scale_from_zero(stacks, env_name, pool, sizes):
-    scaling = node_group(stacks[f"{env_name}-cluster"], pool)["scaling_config"]
-    assert (scaling["min_size"], scaling["desired_size"], scaling["max_size"]) == sizes
+def test_every_node_group_scales_within_the_sizes_of_its_pool_in_the_environment_file(stacks, environments):
+    for env in environments.values():
+        for name, pool in env.node_pools.items():
+            scaling = node_group(stacks[f"{env.name}-cluster"], name)["scaling_config"]
+            assert (scaling["min_size"], scaling["desired_size"], scaling["max_size"]) == (
+                pool.min_size, pool.desired_size, pool.max_size), (env.name, name)
 
 
 def test_the_autoscaler_owns_the_desired_size_after_creation(stacks):

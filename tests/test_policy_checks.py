@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from platform_config.models import Tier
 from tools.gate.harness import GateRun, run_gate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "policies"
@@ -255,8 +256,8 @@ DATA_CHECK_TYPES = {
     "CKV_PLAT_20": ("aws_db_instance",), "CKV_PLAT_21": ("aws_db_instance",), "CKV_PLAT_22": ("aws_iam_role_policy",),
     "CKV_PLAT_23": STATEFUL_TYPES, "CKV2_PLAT_6": ("aws_efs_file_system",),
     "CKV2_PLAT_7": ("aws_secretsmanager_secret",)}
-#: policies/skips.yaml: dev's deliberate trade-offs (protection.prevent_destroy and data.efs_backups false).
-DEV_WAIVED = {("CKV_PLAT_23", "dev-"), ("CKV2_PLAT_6", "dev-data")}
+#: policies/skips.yaml: the dev tier's deliberate trade-offs (protection.prevent_destroy and data.efs_backups false).
+DEV_TIER_WAIVED = {"CKV_PLAT_23", "CKV2_PLAT_6"}
 #: policies/skips.yaml: the plan role's configuration reads cover every bucket, key, secret and log group
 #: (tests/test_plan_role.py holds them to exact, data-free actions).
 WAIVED_RESOURCES = {("CKV_PLAT_22", "aws_iam_role_policy.delivery_plan-role-configuration-reads_")}
@@ -277,14 +278,15 @@ def _resources_of(stacks: dict[str, dict], resource_types: tuple[str, ...]) -> d
             for name, body in stack.get("resource", {}).get(resource_type, {}).items()}
 
 
-def test_every_platform_namespace_passes_the_mesh_checks_in_the_real_synth(stacks, real_outcomes):
+def test_every_platform_namespace_passes_the_mesh_checks_in_the_real_synth(stacks, real_outcomes, environments):
     namespaces = _resources_of(stacks, ("kubernetes_namespace_v1",))
     by_name = {}
     for (stack_name, address), body in namespaces.items():
         by_name.setdefault(body["metadata"]["name"], []).append((stack_name, address, body["metadata"]))
     # the platform's namespaces, in each environment's platform stack
     assert set(by_name) == SYSTEM_NAMESPACES | APPLICATION_NAMESPACES
-    assert all(len(found) == 3 for found in by_name.values())
+    platform_stacks = sorted(f"{name}-platform" for name in environments)
+    assert all(sorted(stack_name for stack_name, _, _ in found) == platform_stacks for found in by_name.values())
     for name, found in by_name.items():
         for stack_name, address, metadata in found:
             inject = "disabled" if name in SYSTEM_NAMESPACES else "enabled"
@@ -293,29 +295,30 @@ def test_every_platform_namespace_passes_the_mesh_checks_in_the_real_synth(stack
             assert real_outcomes.get(("CKV2_PLAT_5", stack_name, address)) == "passed", (stack_name, name)
 
 
-def test_default_deny_policies_reference_their_namespace_as_ckv2_plat_5_needs(stacks):
+def test_default_deny_policies_reference_their_namespace_as_ckv2_plat_5_needs(stacks, environments):
     # CKV2_PLAT_5 sees a NetworkPolicy in a namespace only through a reference to the namespace resource
     # (modules/common/kubernetes_objects.py: emit(..., namespaces=...)); a plain name, or depends_on, would not prove
     # it.
     denies = {key: body for key, body in _resources_of(stacks, ("kubernetes_network_policy_v1",)).items()
               if body["metadata"]["name"] == "default-deny"}
-    assert len(denies) == 3 * len(APPLICATION_NAMESPACES)
+    assert len(denies) == len(environments) * len(APPLICATION_NAMESPACES)
     namespace_reference = re.compile(r"^\$\{kubernetes_namespace_v1\.[^.]+\.metadata\[0\]\.name\}$")
     for key, body in denies.items():
         assert namespace_reference.match(body["metadata"]["namespace"]), key
         assert "depends_on" not in body, key
 
 
-def test_data_layer_checks_pass_on_every_real_resource_but_dev_waivers(stacks, real_outcomes):
+def test_data_layer_checks_pass_on_every_real_resource_but_dev_tier_waivers(stacks, real_outcomes, environments,
+                                                                          stack_environments):
     checked = 0
     for check_id, resource_types in DATA_CHECK_TYPES.items():
         for (stack_name, address), body in _resources_of(stacks, resource_types).items():
-            waived = any(check_id == c and stack_name.startswith(prefix) for c, prefix in DEV_WAIVED) or \
+            waived = (check_id in DEV_TIER_WAIVED and stack_environments[stack_name].tier is Tier.DEV) or \
                 any(check_id == c and address.startswith(prefix) for c, prefix in WAIVED_RESOURCES)
             expected = None if "replicate_source_db" in body else "skipped" if waived else "passed"
             assert real_outcomes.get((check_id, stack_name, address)) == expected, (check_id, stack_name, address)
             checked += 1
-    assert checked >= 3 * (4 + 3 + 1 + 1 + 6 + 1 + 8)
+    assert checked >= len(environments) * (4 + 3 + 1 + 1 + 6 + 1 + 8)
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from platform_config.catalogue import load_catalogue
 from platform_config.loader import load_environment
+from platform_config.models import Environment
 from platform_config.report import (
     Database,
     InfrastructureFacts,
@@ -31,6 +33,7 @@ from platform_config.report import (
     report_for,
     stacks_by_environment,
 )
+from tests_support import ENVIRONMENT_NAMES
 from tools.report.__main__ import main as report_main
 from tools.report.outdir import missing_environments
 from tools.report.render import brief_report, build_reports, render
@@ -51,66 +54,55 @@ def reports(environments, stacks):
     return {r.name: r for r in build_reports(list(environments.values()), stacks)}
 
 
-# --- capacity, worked out by hand from environments/*.yaml --------------------------------------------------------
-# p4de.24xlarge and p5.48xlarge carry 8 GPUs each. Time-slicing: units per node = 8 x replicas; MIG: slices per node
-# of a profile = 8 x its count in the layout (3g.40gb 1, 2g.20gb 1, 1g.10gb 2 on every a100-mig pool).
-CAPACITY = {
-    "dev": {
-        # a100-timeslice max 1: 8 x 4 replicas = 32 nvidia.com/gpu; h100-timeslice max 1: 8 x 2 = 16 -> 48 in all.
-        # a100-mig max 1: 3g.40gb 8 x 1 = 8, 2g.20gb 8 x 1 = 8, 1g.10gb 8 x 2 = 16. Physical: 3 pools x 1 x 8 = 24.
-        "physical": {"min": 0, "desired": 0, "max": 24},
-        "max": {"nvidia.com/gpu": 48, "nvidia.com/mig-1g.10gb": 16, "nvidia.com/mig-2g.20gb": 8,
-                "nvidia.com/mig-3g.40gb": 8},
-        "pools": {"cpu": (0, {}), "a100-timeslice": (8, {"nvidia.com/gpu": 32}),
-                  "a100-mig": (8, {"nvidia.com/mig-1g.10gb": 16, "nvidia.com/mig-2g.20gb": 8,
-                                   "nvidia.com/mig-3g.40gb": 8}),
-                  "h100-timeslice": (8, {"nvidia.com/gpu": 16})},
-    },
-    "staging": {
-        # a100-timeslice 0/0/2: 2 x 32 = 64; h100-timeslice 0/0/1: 16 -> 80 nvidia.com/gpu at max.
-        # a100-mig 0/1/2: at max 2 nodes x (8, 8, 16) = 16, 16, 32; at desired 1 node = 8 GPUs.
-        # Physical at max: (2 + 2 + 1) x 8 = 40.
-        "physical": {"min": 0, "desired": 8, "max": 40},
-        "max": {"nvidia.com/gpu": 80, "nvidia.com/mig-1g.10gb": 32, "nvidia.com/mig-2g.20gb": 16,
-                "nvidia.com/mig-3g.40gb": 16},
-        "pools": {"cpu": (0, {}), "a100-timeslice": (16, {"nvidia.com/gpu": 64}),
-                  "a100-mig": (16, {"nvidia.com/mig-1g.10gb": 32, "nvidia.com/mig-2g.20gb": 16,
-                                    "nvidia.com/mig-3g.40gb": 16}),
-                  "h100-timeslice": (8, {"nvidia.com/gpu": 16})},
-    },
-    "prod": {
-        # a100-timeslice 0/1/4: 4 x 32 = 128; h100-timeslice 0/1/4: 4 x 16 = 64; h100-whole 0/0/2: 2 x 8 = 16
-        # -> 208 nvidia.com/gpu at max. a100-mig 2/2/6: at max 6 x (8, 8, 16) = 48, 48, 96.
-        # Physical: min 2 x 8 = 16 (a100-mig); desired (1 + 2 + 1) x 8 = 32; max (4 + 6 + 4 + 2) x 8 = 128.
-        "physical": {"min": 16, "desired": 32, "max": 128},
-        "max": {"nvidia.com/gpu": 208, "nvidia.com/mig-1g.10gb": 96, "nvidia.com/mig-2g.20gb": 48,
-                "nvidia.com/mig-3g.40gb": 48},
-        "pools": {"cpu": (0, {}), "a100-timeslice": (32, {"nvidia.com/gpu": 128}),
-                  "a100-mig": (48, {"nvidia.com/mig-1g.10gb": 96, "nvidia.com/mig-2g.20gb": 48,
-                                    "nvidia.com/mig-3g.40gb": 48}),
-                  "h100-timeslice": (32, {"nvidia.com/gpu": 64}), "h100-whole": (16, {"nvidia.com/gpu": 16})},
-    },
-}
+# --- capacity: every environment's follows from its file and the catalogue; the arithmetic worked out by hand ------
+
+SCALES = ("min", "desired", "max")
 
 
-@pytest.mark.parametrize("name", sorted(CAPACITY))
-def test_the_gpu_capacity_of_each_environment_is_what_its_file_says_worked_out_by_hand(name, reports):
-    report, expected = reports[name], CAPACITY[name]
-    assert {s: report.physical_gpus(s) for s in ("min", "desired", "max")} == expected["physical"]
-    assert report.schedulable("max") == expected["max"]
-    assert {p.capacity.name: (p.capacity.physical_gpus("max"), p.capacity.schedulable("max"))
-            for p in report.pools} == expected["pools"]
+def per_node(pool) -> tuple[int, dict[str, int]]:
+    """(physical GPUs, schedulable units) of one node of a pool, from the catalogue and the file's sharing."""
+    gpus = load_catalogue().instance_types[pool.instance_types[0]].gpus
+    if pool.gpu is None:
+        return gpus, {}
+    if pool.gpu.sharing.layout:
+        return gpus, {f"nvidia.com/mig-{profile}": gpus * count for profile, count in pool.gpu.sharing.layout.items()}
+    return gpus, {"nvidia.com/gpu": gpus * (pool.gpu.sharing.replicas or 1)}  # whole GPUs: one unit each
 
 
-def test_the_prod_mig_pool_at_its_minimum_of_two_nodes_offers_sixteen_3g40gb_slices(reports):
-    [mig] = [p.capacity for p in reports["prod"].pools if p.capacity.name == "a100-mig"]
-    # 2 nodes x 8 GPUs x one 3g.40gb per GPU = 16; x two 1g.10gb = 32
+@pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
+def test_the_gpu_capacity_of_each_environment_is_its_pools_nodes_times_what_one_node_offers(name, reports,
+                                                                                           environments):
+    report, env = reports[name], environments[name]
+    for scale in SCALES:
+        physical, units = 0, {}
+        for pool_name, pool in env.node_pools.items():
+            nodes = getattr(pool, f"{scale}_size")
+            gpus, offered = per_node(pool)
+            [capacity] = [p.capacity for p in report.pools if p.capacity.name == pool_name]
+            assert capacity.schedulable(scale) == {r: n * nodes for r, n in sorted(offered.items())}, pool_name
+            physical += gpus * nodes
+            for resource, count in offered.items():
+                units[resource] = units.get(resource, 0) + count * nodes
+        assert report.physical_gpus(scale) == physical, scale
+        assert report.schedulable(scale) == dict(sorted(units.items())), scale
+
+
+def test_a_mig_pool_worked_out_by_hand_offers_its_layout_on_every_gpu_of_every_node():
+    data = yaml.safe_load((FIXTURES / "report" / "environments" / "small.yaml").read_text())
+    data["node_pools"]["mig"] = {"instance_types": ["p4de.24xlarge"], "min_size": 2, "desired_size": 2,
+                                 "max_size": 3, "gpu": {"model": "A100-80GB", "sharing": {
+                                     "mode": "mig", "layout": {"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2}}}}
+    [mig] = [p for p in pools_from_environment(Environment.model_validate(data)) if p.name == "mig"]
+    # 2 nodes x 8 GPUs x one 3g.40gb per GPU = 16; x two 1g.10gb = 32; at max 3 nodes: 24, 24, 48; 24 GPUs
     assert mig.schedulable("min") == {"nvidia.com/mig-1g.10gb": 32, "nvidia.com/mig-2g.20gb": 16,
                                       "nvidia.com/mig-3g.40gb": 16}
+    assert mig.schedulable("max") == {"nvidia.com/mig-1g.10gb": 48, "nvidia.com/mig-2g.20gb": 24,
+                                      "nvidia.com/mig-3g.40gb": 24}
+    assert (mig.physical_gpus("min"), mig.physical_gpus("max")) == (16, 24)
     assert mig.sharing == "MIG 3g.40gb + 2g.20gb + 2x 1g.10gb"
 
 
-@pytest.mark.parametrize("name", sorted(CAPACITY))
+@pytest.mark.parametrize("name", ENVIRONMENT_NAMES)
 def test_pools_read_back_from_the_synthesized_autoscaler_tags_agree_with_the_environment_file(name, environments,
                                                                                             stacks):
     def shape(pool):
@@ -253,7 +245,7 @@ def test_the_report_states_the_price_date_and_marks_estimates(reports, environme
 # --- the command line, the JSON form and the brief version ---------------------------------------------------------
 
 def test_the_json_report_carries_capacity_cost_and_the_price_date_for_the_pull_request(synth_outdir, tmp_path,
-                                                                                       capsys):
+                                                                                       capsys, reports):
     written = tmp_path / "platform-report.json"
     assert report_main(["report", "--outdir", str(synth_outdir), "--format", "json",
                         "--json-output", str(written)]) == 0
@@ -261,11 +253,14 @@ def test_the_json_report_carries_capacity_cost_and_the_price_date_for_the_pull_r
     assert printed == json.loads(written.read_text())
     assert printed["prices"]["as_of"] == load_prices().as_of.isoformat()
     assert "instances.p5e.48xlarge" in printed["prices"]["unverified"]
-    prod = printed["environments"]["prod"]
-    assert prod["summary"]["physical_gpus"] == {"min": 16, "desired": 32, "max": 128}
-    [mig] = [p for p in prod["pools"] if p["name"] == "a100-mig"]
-    assert mig["schedulable"]["max"]["nvidia.com/mig-3g.40gb"] == 48
-    assert set(prod["totals"]) == {"min", "desired", "max"}
+    assert set(printed["environments"]) == set(reports)
+    for name, report in reports.items():
+        document = printed["environments"][name]
+        assert document["summary"]["physical_gpus"] == {scale: report.physical_gpus(scale) for scale in SCALES}
+        for pool in report.pools:
+            [written_pool] = [p for p in document["pools"] if p["name"] == pool.capacity.name]
+            assert written_pool["schedulable"]["max"] == pool.capacity.schedulable("max"), (name, pool.capacity.name)
+        assert set(document["totals"]) == set(SCALES)
 
 
 def test_the_markdown_report_has_a_capacity_and_a_cost_table_per_environment(reports, environments):
@@ -275,12 +270,13 @@ def test_the_markdown_report_has_a_capacity_and_a_cost_table_per_environment(rep
     assert markdown.count("**GPU capacity**") == markdown.count("**On-demand cost (USD)**") == len(environments)
 
 
-def test_the_brief_report_gives_one_line_per_environment_after_a_synth(environments, synth_outdir):
+def test_the_brief_report_gives_one_line_per_environment_after_a_synth(environments, synth_outdir, reports):
     lines = brief_report(list(environments.values()), synth_outdir).splitlines()
     assert load_prices().as_of.isoformat() in lines[0]
     assert len(lines) == 1 + len(environments)
-    [prod] = [line for line in lines if line.strip().startswith("prod ")]
-    assert "GPUs 16 / 32 / 128" in prod
+    for name, report in reports.items():
+        [line] = [line for line in lines if line.strip().startswith(f"{name} ")]
+        assert "GPUs {} / {} / {};".format(*(report.physical_gpus(scale) for scale in SCALES)) in line
 
 
 def test_the_brief_report_never_fails_the_synth_it_follows(environments, tmp_path):
@@ -326,20 +322,30 @@ def test_the_diff_shows_the_capacity_change_in_markdown_text_and_json():
         "base": 16, "head": 48, "delta": 32, "estimate": False}
 
 
-def test_more_time_slicing_replicas_show_as_more_schedulable_units_at_the_same_cost(synth_outdir, tmp_path):
+def test_more_time_slicing_replicas_show_as_more_schedulable_units_at_the_same_cost(synth_outdir, tmp_path,
+                                                                                   environments):
+    [(env, pool_name, pool)] = [(env, name, pool) for env in environments.values()
+                                for name, pool in env.gpu_pools().items()
+                                if pool.gpu.sharing.replicas and pool.max_size > 0][:1]
     head = tmp_path / "head"
     shutil.copytree(synth_outdir, head)
-    cluster = head / "stacks" / "prod-cluster" / "cdk.tf.json"
+    cluster = head / "stacks" / f"{env.name}-cluster" / "cdk.tf.json"
     document = json.loads(cluster.read_text())
-    for tag in document["resource"]["aws_autoscaling_group_tag"].values():
-        if tag["tag"]["key"].endswith("/resources/nvidia.com/gpu") and tag["tag"]["value"] == "32":
-            tag["tag"]["value"] = "48"  # a100-timeslice: 8 GPUs x 6 replicas instead of 4
+    tags = document["resource"]["aws_autoscaling_group_tag"].values()
+    [group] = {t["autoscaling_group_name"] for t in tags
+               if t["tag"]["key"].endswith("/label/mlops-platform/pool") and t["tag"]["value"] == pool_name}
+    gpus, offered = per_node(pool)
+    for tag in tags:
+        if tag["autoscaling_group_name"] == group and tag["tag"]["key"].endswith("/resources/nvidia.com/gpu"):
+            assert tag["tag"]["value"] == str(offered["nvidia.com/gpu"])
+            tag["tag"]["value"] = str(gpus * (pool.gpu.sharing.replicas + 2))  # two more replicas per GPU
     cluster.write_text(json.dumps(document))
     diff = capacity_diff(load_stacks(synth_outdir), load_stacks(head))
     [change] = diff.changed
-    assert change.environment == "prod"
-    # prod a100-timeslice at max 4 nodes: 4 x 32 = 128 -> 4 x 48 = 192; with h100 (64 + 16): 208 -> 272
-    assert [(m.name, m.base, m.head) for m in change.changed_metrics] == [("nvidia.com/gpu at max", 208, 272)]
+    assert change.environment == env.name
+    [(metric, base, after)] = [(m.name, m.base, m.head) for m in change.changed_metrics]
+    assert metric == "nvidia.com/gpu at max"
+    assert after - base == pool.max_size * gpus * 2
 
 
 def test_an_unchanged_platform_reports_its_capacity_and_cost_as_unchanged(synth_outdir, environments):

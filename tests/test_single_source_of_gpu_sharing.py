@@ -6,21 +6,36 @@ import json
 import pytest
 import yaml
 
+from platform_config.catalogue import load_catalogue
 from platform_config.loader import DEFAULT_ENV_DIR, load_environment
 from tests_support import resources
 
+#: Two MIG layouts that fit an 80 GB GPU; the edit picks the one the committed file does not use.
+LAYOUTS = ({"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 1}, {"3g.40gb": 2})
+GPUS_PER_NODE = load_catalogue().instance_types["p4de.24xlarge"].gpus
+
 
 @pytest.fixture(scope="module")
-def edited_dev(tmp_path_factory):
-    """dev with 5 replicas on the A100 time-slicing pool and a 3g.40gb + 2g.20gb + 1g.10gb layout on the MIG pool,
-    synthesized; nothing else in the file is edited."""
+def edit():
+    """New sharing settings for dev's A100 pools, each different from what the committed file says."""
+    pools = yaml.safe_load((DEFAULT_ENV_DIR / "dev.yaml").read_text())["node_pools"]
+    replicas = pools["a100-timeslice"]["gpu"]["sharing"]["replicas"]
+    layout = pools["a100-mig"]["gpu"]["sharing"]["layout"]
+    return {"replicas": replicas + 1 if replicas < load_catalogue().time_slicing_replicas.max else replicas - 1,
+            "layout": next(candidate for candidate in LAYOUTS if candidate != layout)}
+
+
+@pytest.fixture(scope="module")
+def edited_dev(tmp_path_factory, edit):
+    """dev with other replicas on the A100 time-slicing pool and another layout on the MIG pool, synthesized;
+    nothing else in the file is edited."""
     from cdktf import App
 
     from modules.app import build_platform
 
     data = yaml.safe_load((DEFAULT_ENV_DIR / "dev.yaml").read_text())
-    data["node_pools"]["a100-timeslice"]["gpu"]["sharing"]["replicas"] = 5
-    data["node_pools"]["a100-mig"]["gpu"]["sharing"]["layout"] = {"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 1}
+    data["node_pools"]["a100-timeslice"]["gpu"]["sharing"]["replicas"] = edit["replicas"]
+    data["node_pools"]["a100-mig"]["gpu"]["sharing"]["layout"] = edit["layout"]
     folder = tmp_path_factory.mktemp("edited")
     (folder / "dev.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     outdir = folder / "out"
@@ -44,19 +59,21 @@ def operator_values(platform_stack):
     return yaml.safe_load(release["values"][0])
 
 
-def test_new_replicas_reach_the_autoscaler_tags_and_the_device_plugin_config(stacks, edited_dev):
-    assert autoscaler_tags(stacks["dev-cluster"], "a100-timeslice") == {"nvidia.com/gpu": "32"}
-    assert autoscaler_tags(edited_dev["cluster"], "a100-timeslice") == {"nvidia.com/gpu": "40"}
+def test_new_replicas_reach_the_autoscaler_tags_and_the_device_plugin_config(stacks, edited_dev, edit):
+    before = autoscaler_tags(stacks["dev-cluster"], "a100-timeslice")
+    after = autoscaler_tags(edited_dev["cluster"], "a100-timeslice")
+    assert after == {"nvidia.com/gpu": str(GPUS_PER_NODE * edit["replicas"])} != before
     entry = yaml.safe_load(operator_values(edited_dev["platform"])["devicePlugin"]["config"]["data"]["a100-timeslice"])
-    assert entry["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 5}]
+    assert entry["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": edit["replicas"]}]
 
 
-def test_a_new_mig_layout_reaches_the_autoscaler_tags_and_the_mig_manager_config(stacks, edited_dev):
-    assert autoscaler_tags(stacks["dev-cluster"], "a100-mig")["nvidia.com/mig-1g.10gb"] == "16"
-    assert autoscaler_tags(edited_dev["cluster"], "a100-mig") == {
-        "nvidia.com/mig-1g.10gb": "8", "nvidia.com/mig-2g.20gb": "8", "nvidia.com/mig-3g.40gb": "8"}
+def test_a_new_mig_layout_reaches_the_autoscaler_tags_and_the_mig_manager_config(stacks, edited_dev, edit):
+    before = autoscaler_tags(stacks["dev-cluster"], "a100-mig")
+    after = autoscaler_tags(edited_dev["cluster"], "a100-mig")
+    assert after == {f"nvidia.com/mig-{profile}": str(GPUS_PER_NODE * count)
+                     for profile, count in edit["layout"].items()} != before
     config = yaml.safe_load(operator_values(edited_dev["platform"])["migManager"]["config"]["data"]["config.yaml"])
-    assert config["mig-configs"]["a100-mig"][0]["mig-devices"] == {"1g.10gb": 1, "2g.20gb": 1, "3g.40gb": 1}
+    assert config["mig-configs"]["a100-mig"][0]["mig-devices"] == edit["layout"]
 
 
 def test_the_node_label_still_names_the_regenerated_entries(edited_dev):

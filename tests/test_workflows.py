@@ -44,6 +44,28 @@ def uses(job: dict, action: str) -> list[dict]:
     return [s for s in steps(job) if s.get("uses", "").split("@")[0] == action]
 
 
+ENVIRONMENT_NAMES = sorted(p.stem for p in (REPO_ROOT / "environments").glob("*.yaml"))
+
+
+def environment_choices(workflow: dict) -> list[str] | None:
+    """The options of a workflow's hand-run ``environment`` choice, or None when it has none."""
+    dispatch = (workflow["on"] or {}).get("workflow_dispatch") or {}
+    choice = (dispatch.get("inputs") or {}).get("environment")
+    return choice["options"] if choice and choice.get("type") == "choice" else None
+
+
+def test_every_hand_run_environment_choice_lists_exactly_the_environment_files(workflows):
+    """GitHub reads a choice input's options from the workflow file only: a new environments/<env>.yaml must be
+    added there too, and this test names the workflows to edit."""
+    with_choice = {name: environment_choices(w) for name, w in workflows.items() if environment_choices(w)}
+    assert with_choice, "no workflow offers an environment choice"
+    for name, options in with_choice.items():
+        assert sorted(options) == ENVIRONMENT_NAMES, (
+            f".github/workflows/{name}.yml: environment options {options} differ from environments/*.yaml "
+            f"{ENVIRONMENT_NAMES}")
+        assert len(options) == len(set(options)), f"{name}: an environment is offered twice"
+
+
 def test_the_four_delivery_workflows_exist():
     assert [p.name for p in WORKFLOWS] == ["ci.yml", "deploy.yml", "images.yml", "plan.yml"]
 
@@ -192,7 +214,7 @@ def test_plan_runs_on_pull_requests_plans_only_changed_stacks_read_only_and_post
 def test_deploy_runs_dev_on_main_and_staging_or_prod_by_hand_behind_the_github_environment(workflows):
     deploy = workflows["deploy"]
     assert deploy["on"]["push"] == {"branches": ["main"]}
-    assert set(deploy["on"]["workflow_dispatch"]["inputs"]["environment"]["options"]) == {"dev", "staging", "prod"}
+    assert "dev" in ENVIRONMENT_NAMES  # the environment every push to main deploys
     [job] = deploy["jobs"].values()
     environment = "${{ github.event_name == 'push' && 'dev' || inputs.environment }}"
     assert job["environment"]["name"] == environment

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+#: The environments of the repository, one per file: tests parametrized per environment cover a new file as well.
+ENVIRONMENT_DIR = Path(__file__).resolve().parent.parent / "environments"
+ENVIRONMENT_NAMES = sorted(path.stem for path in ENVIRONMENT_DIR.glob("*.yaml"))
 
 
 def resources(stack: dict, resource_type: str) -> dict[str, dict]:

@@ -28,6 +28,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="where gate-summary.json and gate.sarif go (default: reports)")
     parser.add_argument("--policies", type=Path, default=REPO_ROOT / "policies",
                         help="checkov.yaml, skips.yaml, why.yaml and checks/ (default: the repository's)")
+    parser.add_argument("--environments", type=Path, default=policy.default_environments_dir(),
+                        help="environment files, read for each environment's tier (tier-scoped skips); default: "
+                             "$PLATFORM_ENV_DIR or environments/, as for the synth")
     parser.add_argument("--checkov", type=Path,
                         default=Path(os.environ.get("GATE_CHECKOV", REPO_ROOT / ".venv-checkov" / "bin" / "checkov")),
                         help="the checkov executable (default: .venv-checkov/bin/checkov, or $GATE_CHECKOV)")
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _gate(args: argparse.Namespace, scratch: Path, started: float) -> int:
-    policies = policy.load(args.policies)
+    policies = policy.load(args.policies, args.environments)
     if not args.checkov.is_file():
         raise GateError(f"checkov not found at {args.checkov}: run 'make checkov-env' to create .venv-checkov")
     manifest_stacks = stacks.read_manifest(args.out)

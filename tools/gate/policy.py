@@ -9,8 +9,9 @@ by accident (its own skip list, a check filter, soft-fail, another framework).
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,28 +28,36 @@ ALLOWED_CONFIG_KEYS = frozenset({
 FRAMEWORK = "terraform_json"
 _CHECK_ID = re.compile(r"^CKV2?_[A-Z0-9]+_\d+$")
 MIN_REASON_LENGTH = 20
+#: The ``tier`` values an environment file may declare (platform_config.models.Tier; a test keeps them equal: the
+#: gate runs in checkov's environment, which does not import the platform's models).
+TIERS = ("dev", "staging", "prod")
 
 
 @dataclass(frozen=True)
 class Skip:
-    """A check switched off: everywhere, or only in stacks whose name matches one of ``stacks`` and/or on
-    resources whose ``type.name`` matches one of ``resources`` (fnmatch patterns)."""
+    """A check switched off: everywhere, or only in the stacks of environments whose tier is one of ``tiers``,
+    and/or in stacks whose name matches one of ``stacks`` and/or on resources whose ``type.name`` matches one of
+    ``resources`` (fnmatch patterns). Scoping by tier, not by environment name, keeps a new environment of a tier
+    under the same waivers as the others of its tier."""
 
     check_id: str
     reason: str
     stacks: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
+    tiers: tuple[str, ...] = ()
 
-    def covers(self, check_id: str, stack: str, resource: str) -> bool:
+    def covers(self, check_id: str, stack: str, resource: str, tier: str | None = None) -> bool:
         return (check_id == self.check_id
+                and (not self.tiers or tier in self.tiers)
                 and (not self.stacks or any(fnmatch.fnmatchcase(stack, p) for p in self.stacks))
                 and (not self.resources or any(fnmatch.fnmatchcase(resource, p) for p in self.resources)))
 
     @property
     def scope(self) -> str:
+        tiers = f"tiers {', '.join(self.tiers)}; " if self.tiers else ""
         stacks = f"stacks {', '.join(self.stacks)}" if self.stacks else "every stack"
         resources = ", ".join(self.resources) if self.resources else "every resource"
-        return f"{stacks}; {resources}"
+        return f"{tiers}{stacks}; {resources}"
 
 
 @dataclass(frozen=True)
@@ -61,9 +70,18 @@ class Policies:
     #: custom graph check id -> the resource types it must give a result for. checkov drops a graph check's
     #: result when it cannot evaluate an attribute (an unresolved reference): the gate requires one.
     graph_check_targets: dict[str, frozenset[str]]
+    #: environment name -> its tier, from the environment files; a stack ``<env>-<layer>`` has its environment's.
+    environment_tiers: dict[str, str] = field(default_factory=dict)
+
+    def tier_of(self, stack: str) -> str | None:
+        """The tier of the environment a stack belongs to (the longest environment name it starts with), or None
+        when no environment file names it: then no tier-scoped skip applies and its checks stay on."""
+        owners = [name for name in self.environment_tiers if stack.startswith(f"{name}-")]
+        return self.environment_tiers[max(owners, key=len)] if owners else None
 
     def skip_for(self, check_id: str, stack: str, resource: str) -> Skip | None:
-        return next((s for s in self.skips if s.covers(check_id, stack, resource)), None)
+        tier = self.tier_of(stack)
+        return next((s for s in self.skips if s.covers(check_id, stack, resource, tier)), None)
 
 
 def _load_yaml(path: Path, *, required: bool) -> Any:
@@ -108,12 +126,12 @@ def load_skips(path: Path) -> tuple[Skip, ...]:
     if entries is None:
         entries = []
     if not isinstance(entries, list):
-        raise GateError(f"{path}: 'skips' must be a list of {{id, reason, stacks?, resources?}}")
+        raise GateError(f"{path}: 'skips' must be a list of {{id, reason, tiers?, stacks?, resources?}}")
     skips, seen = [], set()
     for number, entry in enumerate(entries, start=1):
         where = f"{path}: skip #{number}"
-        if not isinstance(entry, dict) or set(entry) - {"id", "reason", "stacks", "resources"}:
-            raise GateError(f"{where}: expected keys id, reason and optionally stacks, resources")
+        if not isinstance(entry, dict) or set(entry) - {"id", "reason", "tiers", "stacks", "resources"}:
+            raise GateError(f"{where}: expected keys id, reason and optionally tiers, stacks, resources")
         check_id, reason = entry.get("id"), entry.get("reason")
         if not isinstance(check_id, str) or not _CHECK_ID.match(check_id):
             raise GateError(f"{where}: id {check_id!r} is not a checkov check id")
@@ -124,11 +142,16 @@ def load_skips(path: Path) -> tuple[Skip, ...]:
         if not all(isinstance(p, str) and p for p in (*stacks, *resources)):
             raise GateError(f"{where} ({check_id}): stacks and resources must be patterns like dev-* or "
                             "aws_eks_cluster.*")
-        key = (check_id, stacks, resources)
+        tiers = tuple(_as_list(entry.get("tiers")))
+        unknown_tiers = [t for t in tiers if t not in TIERS]
+        if unknown_tiers:
+            raise GateError(f"{where} ({check_id}): tiers {unknown_tiers} unknown; allowed: {', '.join(TIERS)}")
+        key = (check_id, tiers, stacks, resources)
         if key in seen:
             raise GateError(f"{where}: {check_id} is listed twice with the same scope")
         seen.add(key)
-        skips.append(Skip(check_id=check_id, reason=" ".join(reason.split()), stacks=stacks, resources=resources))
+        skips.append(Skip(check_id=check_id, reason=" ".join(reason.split()), stacks=stacks, resources=resources,
+                          tiers=tiers))
     return tuple(skips)
 
 
@@ -168,7 +191,25 @@ def load_graph_checks(checks_dir: Path) -> dict[str, frozenset[str]]:
     return targets
 
 
-def load(folder: Path) -> Policies:
+def default_environments_dir() -> Path:
+    """Where the synthesized environments come from: ``$PLATFORM_ENV_DIR``, as for the synth, or environments/."""
+    return Path(os.environ.get("PLATFORM_ENV_DIR") or Path(__file__).resolve().parents[2] / "environments")
+
+
+def load_environment_tiers(directory: Path) -> dict[str, str]:
+    """Environment name (the file's stem) -> the ``tier`` its file declares. The synth validates the files; the
+    gate only needs the tier, and refuses a file it cannot place in a tier rather than guess."""
+    tiers = {}
+    for path in sorted(directory.glob("*.yaml")):
+        document = _load_yaml(path, required=True)
+        tier = document.get("tier") if isinstance(document, dict) else None
+        if tier not in TIERS:
+            raise GateError(f"{path}: tier {tier!r} is not one of {', '.join(TIERS)} (run make synth for details)")
+        tiers[path.stem] = tier
+    return tiers
+
+
+def load(folder: Path, environments_dir: Path | None = None) -> Policies:
     checks_dir = folder / "checks"
     if not (checks_dir / "__init__.py").is_file():
         raise GateError(f"{checks_dir}/__init__.py is missing: checkov would silently skip every custom check")
@@ -176,4 +217,5 @@ def load(folder: Path) -> Policies:
     check_config(config_file, checks_dir)
     return Policies(folder=folder, config_file=config_file, checks_dir=checks_dir,
                     skips=load_skips(folder / "skips.yaml"), why=load_why(folder / "why.yaml"),
-                    graph_check_targets=load_graph_checks(checks_dir))
+                    graph_check_targets=load_graph_checks(checks_dir),
+                    environment_tiers=load_environment_tiers(environments_dir) if environments_dir else {})

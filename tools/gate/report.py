@@ -79,8 +79,8 @@ def summary_json(verdict: Verdict, *, out_dir: str, seconds: float) -> dict[str,
         "stacks": [asdict(s) for s in verdict.stacks],
         "failures": [asdict(r) for r in verdict.failures],
         "problems": [asdict(p) for p in verdict.problems],
-        "skips": [{"id": s.check_id, "reason": s.reason, "stacks": list(s.stacks), "resources": list(s.resources),
-                   "results": n}
+        "skips": [{"id": s.check_id, "reason": s.reason, "tiers": list(s.tiers), "stacks": list(s.stacks),
+                   "resources": list(s.resources), "results": n}
                   for s, n in verdict.skips],
         "results": [{"stack": r.stack, "check_id": r.check_id, "resource": r.resource, "outcome": r.outcome}
                     for r in verdict.results],
