@@ -51,12 +51,23 @@ def _refuse(title: str, problems: list[str]) -> int:
 
 
 def main() -> int:
-    from platform_config.loader import EnvironmentFileError, load_environments
+    from platform_config.loader import EnvironmentFileError, display_path, read_environments, selected_files
+    from platform_config.scheduling import scheduling_problems
 
+    # Every problem of every file in one pass: field and cross-field problems of the files that fail validation,
+    # and the scheduling problems of those that pass, each line naming its file.
     try:
-        environments = load_environments()
+        files = selected_files()
     except EnvironmentFileError as error:
         return _refuse("Invalid environment configuration", error.problems)
+    environments, problems = read_environments(files)
+    file_of = {path.stem: display_path(path) for path in files}
+    unschedulable = [f"{file_of[env.name]}: workloads of environment {env.name}: {problem}"
+                     for env in environments for problem in scheduling_problems(env)]
+    if problems:
+        return _refuse("Invalid environment configuration", problems + unschedulable)
+    if unschedulable:
+        return _refuse("Workloads that cannot be scheduled", unschedulable)
 
     for environment in environments:
         for warning in environment.warnings():
@@ -70,6 +81,7 @@ def main() -> int:
         print(error, file=sys.stderr)
         return 2
     from modules.app import synthesize_platform
+    from platform_config.helm_values import ValuesFileError
     from platform_config.resource_admission import AdmissionError
     from platform_config.scheduling import SchedulingError
 
@@ -80,6 +92,8 @@ def main() -> int:
         return _refuse("Workloads that cannot be scheduled", error.problems)
     except AdmissionError as error:
         return _refuse("Workloads the API server would refuse, or quotas that cannot hold them", error.problems)
+    except ValuesFileError as error:
+        return _refuse("Invalid Helm values", [str(error)])
     # The summary is the command's result, so it goes to stdout (the cdktf CLI prints stderr as [ERROR]).
     names = ", ".join(e.name for e in environments)
     print(f"Synthesized {names} into {target}")

@@ -24,6 +24,10 @@ CHARTS_FILE = Path(__file__).with_name("data") / "charts.yaml"
 EXACT_VERSION = r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$"
 
 
+class ValuesFileError(Exception):
+    """A Helm values file that cannot be read as a mapping of values; the message is one line: file, line, what."""
+
+
 class PodValues(BaseModel):
     """Where a chart's values set its Deployment's replicas and main container resources (dotted paths)."""
 
@@ -67,13 +71,26 @@ def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[s
     return merged
 
 
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def _read(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
-    with path.open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        what = " ".join(str(getattr(error, "problem", None) or error).split())
+        raise ValuesFileError(f"{_shown(path)}{where}: not valid YAML: {what}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of values, got {type(data).__name__}")
+        raise ValuesFileError(f"{_shown(path)}: expected a mapping of values, got {type(data).__name__}")
     return data
 
 

@@ -89,6 +89,9 @@ def _messages(error: dict[str, Any]) -> list[tuple[str, str]]:
     message = error["msg"].removeprefix("Value error, ")
     if kind not in ("missing", "value_error") and "input" in error:
         message = f"{message} (got {error['input']!r})"
+    if kind == "string_type" and isinstance(error.get("input"), int | float):
+        message += ('; YAML read unquoted digits as a number (leading zeros and trailing zeros are lost): put '
+                    'the value in quotes, e.g. account_id: "012345678901", kubernetes_version: "1.30"')
     return [(_field_path(loc), message)]
 
 
@@ -127,6 +130,15 @@ def environment_files(directory: Path) -> list[Path]:
 def load_environments(directory: Path | None = None, names: Iterable[str] | None = None) -> list[Environment]:
     """Every environment of ``directory`` (default ``$PLATFORM_ENV_DIR`` or ``environments/``), optionally
     limited to ``names`` (default ``$PLATFORM_ENVS``, comma-separated). Problems of all files are reported at once."""
+    environments, problems = read_environments(selected_files(directory, names))
+    if problems:
+        raise EnvironmentFileError(problems)
+    return environments
+
+
+def selected_files(directory: Path | None = None, names: Iterable[str] | None = None) -> list[Path]:
+    """The environment files ``load_environments`` reads; ``EnvironmentFileError`` when there are none, or when
+    ``names`` asks for one that does not exist."""
     directory = Path(directory or os.environ.get("PLATFORM_ENV_DIR") or DEFAULT_ENV_DIR)
     if names is None and os.environ.get("PLATFORM_ENVS"):
         names = [n.strip() for n in os.environ["PLATFORM_ENVS"].split(",") if n.strip()]
@@ -141,12 +153,20 @@ def load_environments(directory: Path | None = None, names: Iterable[str] | None
             raise EnvironmentFileError([f"PLATFORM_ENVS: no environment file for {', '.join(missing)}; "
                                         f"available: {', '.join(available)}"])
         files = [available[n] for n in names]
+    return files
+
+
+def read_environments(files: Iterable[Path]) -> tuple[list[Environment], list[str]]:
+    """The valid environments of ``files``, and the problems of the others (every problem of every file)."""
     environments, problems = [], []
     for path in files:
         try:
             environments.append(load_environment(path))
         except EnvironmentFileError as error:
             problems += error.problems
-    if problems:
-        raise EnvironmentFileError(problems)
-    return environments
+    return environments, problems
+
+
+def display_path(path: Path) -> str:
+    """A path as messages show it: relative to the working directory when inside it."""
+    return _display(path)

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from platform_config import workloads
 from platform_config.gpu_sharing import node_resources
 from platform_config.models import Environment, SharingMode
 from platform_config.node_labels import (
@@ -188,3 +189,24 @@ def check_schedulable(environment: Environment, demands: Iterable[GpuDemand]) ->
                             f"the workloads placed on it need {needed} ({detail})")
     if problems:
         raise SchedulingError(problems)
+
+
+#: What the manifests mention from other layers does not change where their pods go: placeholders stand in for it
+#: when the check runs before the synth.
+_UNRESOLVED = workloads.InfrastructureRefs(model_bucket="(bucket)", file_system_id="(file system)",
+                                           models_access_point_id="(access point)", database_secret_arn="(secret)")
+
+
+def environment_demands(environment: Environment) -> list[GpuDemand]:
+    """Every GPU demand of an environment: its inference servers and agents, and its training queues."""
+    manifests = [*workloads.inference_manifests(environment, _UNRESOLVED), *workloads.agent_manifests(environment)]
+    return [*demands_from_manifests(manifests), *demands_from_training_queues(environment)]
+
+
+def scheduling_problems(environment: Environment) -> list[str]:
+    """The problems ``check_schedulable`` finds in an environment's own workloads, empty when all fit."""
+    try:
+        check_schedulable(environment, environment_demands(environment))
+    except SchedulingError as error:
+        return error.problems
+    return []

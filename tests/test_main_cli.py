@@ -143,7 +143,8 @@ def test_unschedulable_workloads_stop_the_synth_naming_workload_resource_and_poo
     lines = refusal_lines(run_main(env_dir, outdir), tmp_path)
 
     refusal = expected(load_environment(env_dir / "prod.yaml"))
-    assert lines == ["Workloads that cannot be scheduled (1 problem(s)); nothing was synthesized:", f"  {refusal}"]
+    assert lines == ["Workloads that cannot be scheduled (1 problem(s)); nothing was synthesized:",
+                     f"  {env_dir / 'prod.yaml'}: workloads of environment prod: {refusal}"]
 
 
 def test_a_namespace_quota_too_small_for_its_workloads_stops_the_synth_naming_the_field(tmp_path):
@@ -157,3 +158,23 @@ def test_a_namespace_quota_too_small_for_its_workloads_stops_the_synth_naming_th
     assert lines[1].startswith("  prod: inference: ResourceQuota requests.cpu 16 (platform.namespace_quotas.inference) "
                                "cannot hold the namespace's workloads at their largest, which request ")
     assert len(lines) == 2
+
+
+def test_field_problems_of_one_file_and_scheduling_problems_of_another_are_reported_in_one_pass(tmp_path):
+    env_dir = prod_with(tmp_path, lambda d: d["workloads"]["inference"]["engines"]["vllm"]["placement"]["gpu"]
+                        .update(resource="nvidia.com/mig-7g.80gb"))
+    dev = yaml.safe_load((DEFAULT_ENV_DIR / "dev.yaml").read_text())
+    dev["account_id"] = 12345678901  # what YAML makes of an unquoted id
+    dev["node_pools"]["cpu"]["max_size"] = 0
+    (env_dir / "dev.yaml").write_text(yaml.safe_dump(dev, sort_keys=False))
+    outdir = previous_output(tmp_path)
+
+    lines = refusal_lines(run_main(env_dir, outdir), tmp_path)
+
+    assert lines[0] == "Invalid environment configuration (3 problem(s)); nothing was synthesized:"
+    [account, pool, scheduling] = lines[1:]
+    assert account.startswith(f"  {env_dir / 'dev.yaml'}: account_id: Input should be a valid string")
+    assert 'put the value in quotes, e.g. account_id: "012345678901"' in account
+    assert pool.startswith(f"  {env_dir / 'dev.yaml'}: node_pools.cpu")
+    assert scheduling.startswith(f"  {env_dir / 'prod.yaml'}: workloads of environment prod: inference/vllm requests "
+                                 "nvidia.com/mig-7g.80gb x1: no pool offers it")
