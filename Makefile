@@ -18,7 +18,7 @@ VENV_PYTHON := .venv/bin/python
 VENV_STAMP := .venv/.synced-from-lock
 OUT ?= cdktf.out
 
-.PHONY: help deps synth test lint bench deploy clean
+.PHONY: help deps synth test schema lint bench deploy clean
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ synth: deps ## Synthesize every environment into cdktf.out (no AWS credentials n
 ARGS ?=
 test: deps ## Run the tests; ARGS go to pytest: make test ARGS="-k gate -x", make test ARGS=--snapshot-update
 	$(VENV_PYTHON) -m pytest $(ARGS)
+
+schema: deps ## Regenerate schema/environment.schema.json (editor completion for environments/*.yaml) from the models
+	$(VENV_PYTHON) -m tools.environment_schema
 
 lint: deps ## Lint the Python code
 	$(VENV_PYTHON) -m ruff check .
