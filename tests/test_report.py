@@ -36,8 +36,9 @@ from platform_config.report import (
 from tests_support import ENVIRONMENT_NAMES
 from tools.report.__main__ import main as report_main
 from tools.report.outdir import missing_environments
-from tools.report.render import brief_report, build_reports, render
+from tools.report.render import brief_lines, brief_report, build_reports, render
 from tools.synth_diff.capacity import capacity_diff
+from tools.synth_diff.capacity import text_lines as capacity_text_lines
 from tools.synth_diff.diff import diff_synth_folders, load_stacks
 from tools.synth_diff.render import render as render_diff
 from tools.synth_diff.render import to_json as diff_json
@@ -216,6 +217,15 @@ def test_prices_of_another_region_make_the_whole_report_an_estimate():
     assert all(report.total(s).estimate for s in ("min", "desired", "max"))
 
 
+def test_the_text_markdown_and_brief_reports_name_the_environments_priced_at_another_regions_prices(small):
+    elsewhere = environment_report("far", "eu-west-1", pools_from_environment(SMALL), SMALL_FACTS, TEST_PRICES)
+    line = f"Priced at {TEST_PRICES.region} prices, not their own region's: far (eu-west-1)"
+    for fmt in ("text", "markdown"):
+        assert line in render([small, elsewhere], fmt)
+        assert "not their own region's" not in render([small], fmt)
+    assert any(line in brief for brief in brief_lines([small, elsewhere]))
+
+
 # --- the price table ----------------------------------------------------------------------------------------------
 
 def test_the_price_table_is_dated_for_one_region_and_names_its_sources():
@@ -346,6 +356,31 @@ def test_more_time_slicing_replicas_show_as_more_schedulable_units_at_the_same_c
     [(metric, base, after)] = [(m.name, m.base, m.head) for m in change.changed_metrics]
     assert metric == "nvidia.com/gpu at max"
     assert after - base == pool.max_size * gpus * 2
+
+
+def test_a_new_environment_shows_its_gpus_and_cost_against_nothing_and_a_removed_one_against_its_base(
+        stacks, reports):
+    name = sorted(reports)[0]
+    without = {stack: body for stack, body in stacks.items() if stack_environment(stack, reports) != name}
+    report = reports[name]
+    for base, head, status in ((without, stacks, "added"), (stacks, without, "removed")):
+        diff = capacity_diff(base, head)
+        [change] = diff.changed
+        assert (change.environment, change.status) == (name, status)
+        metrics = {m.name: m for m in change.metrics}
+        for scale in SCALES:
+            present = report.total(scale).per_month
+            assert (metrics[f"USD per month at {scale}"].base, metrics[f"USD per month at {scale}"].head) == (
+                (0, present) if status == "added" else (present, 0))
+        gpus = metrics["physical GPUs at max"]
+        assert {gpus.base, gpus.head} == {0, report.physical_gpus("max")}
+    text = "\n".join(capacity_text_lines(capacity_diff(without, stacks)))
+    assert f"  {name} (new environment):" in text
+    assert "    USD per month at max: 0.00 -> " in text
+
+
+def stack_environment(stack: str, reports) -> str:
+    return max((n for n in reports if stack.startswith(f"{n}-")), key=len)
 
 
 def test_an_unchanged_platform_reports_its_capacity_and_cost_as_unchanged(synth_outdir, environments):

@@ -10,8 +10,9 @@ from platform_config.catalogue import load_catalogue
 from platform_config.loader import DEFAULT_ENV_DIR, load_environment
 from tests_support import resources
 
-#: Two MIG layouts that fit an 80 GB GPU; the edit picks the one the committed file does not use.
-LAYOUTS = ({"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 1}, {"3g.40gb": 2})
+#: Two MIG layouts that fit an 80 GB GPU and offer every profile dev's workloads ask for (3g.40gb, 2g.20gb and
+#: 1g.10gb); the edit picks one the committed file does not use.
+LAYOUTS = ({"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 1}, {"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2})
 GPUS_PER_NODE = load_catalogue().instance_types["p4de.24xlarge"].gpus
 
 

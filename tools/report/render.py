@@ -149,9 +149,23 @@ def _title(report: EnvironmentReport, environment: Environment | None) -> str:
     return f"{report.name} ({report.region}{tier})"
 
 
-def _price_lines(prices: PriceTable) -> list[str]:
+def priced_elsewhere(reports: Sequence[EnvironmentReport]) -> str | None:
+    """One line naming the environments whose region the price table does not cover, or None when it covers all:
+    their amounts use the table's region's prices, so every one of them is an estimate."""
+    if not reports:
+        return None
+    prices = reports[0].prices
+    others = [f"{r.name} ({r.region})" for r in reports if r.region != prices.region]
+    if not others:
+        return None
+    return (f"Priced at {prices.region} prices, not their own region's: {', '.join(others)}; "
+            "all their amounts are estimates (~).")
+
+
+def _price_lines(prices: PriceTable, reports: Sequence[EnvironmentReport] = ()) -> list[str]:
     unverified = ", ".join(name.split(".", 1)[1] for name in prices.unverified) or "none"
-    return [
+    elsewhere = priced_elsewhere(reports)
+    return [*([elsewhere] if elsewhere else []),
         f"Prices: {prices.basis}, {prices.region}, {prices.currency}, as of {prices.as_of.isoformat()} "
         f"(platform_config/data/prices.yaml; sources: the AWS pricing pages it names). List prices to re-check "
         "before any decision.",
@@ -165,7 +179,7 @@ def _price_lines(prices: PriceTable) -> list[str]:
 def render_text(reports: Sequence[EnvironmentReport], environments: Mapping[str, Environment] | None = None) -> str:
     environments = environments or {}
     prices = reports[0].prices if reports else load_prices()
-    lines = ["Platform capacity and on-demand cost", "", *_price_lines(prices)]
+    lines = ["Platform capacity and on-demand cost", "", *_price_lines(prices, reports)]
     for report in reports:
         lines += ["", "=" * 100, _title(report, environments.get(report.name)), "", "GPU capacity"]
         lines += [f"  {row}" for row in _text_table(CAPACITY_HEADERS, capacity_rows(report), right=(5,))]
@@ -181,7 +195,8 @@ def render_markdown(reports: Sequence[EnvironmentReport],
                     environments: Mapping[str, Environment] | None = None) -> str:
     environments = environments or {}
     prices = reports[0].prices if reports else load_prices()
-    lines = ["### Platform capacity and on-demand cost", "", *[f"{line}  " for line in _price_lines(prices)], ""]
+    lines = ["### Platform capacity and on-demand cost", "",
+             *[f"{line}  " for line in _price_lines(prices, reports)], ""]
     for report in reports:
         lines += [f"#### {_title(report, environments.get(report.name))}", "", "**GPU capacity**", ""]
         lines += _markdown_table(CAPACITY_HEADERS, capacity_rows(report), right=(5,))
@@ -260,6 +275,9 @@ def brief_lines(reports: Sequence[EnvironmentReport]) -> list[str]:
     width = max(len(r.name) for r in reports)
     lines = [f"Capacity and on-demand cost ({prices.region} list prices as of {prices.as_of.isoformat()}, to "
              "re-check; ~ estimate; `make report` for details), min / desired / max:"]
+    elsewhere = priced_elsewhere(reports)
+    if elsewhere:
+        lines.append(f"  {elsewhere}")
     for report in reports:
         gpus = " / ".join("?" if report.physical_gpus(s) is None else str(report.physical_gpus(s)) for s in SCALES)
         cost = " / ".join(format_money(report.total(s)) for s in SCALES)

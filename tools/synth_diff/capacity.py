@@ -5,7 +5,8 @@ Scaling groups advertise to the Cluster Autoscaler (node-template tags), their l
 the fixed items (NAT gateways, endpoints, the database, load balancers, keys, secrets); see
 ``platform_config.report``. Both sides are priced with the working tree's catalogue and price table, so a base
 revision is never imported and the change shows what the configuration changes, not what the prices did.
-An environment is compared when both sides have node groups for it (a stack ``<env>-cluster``).
+An environment is compared when both sides have node groups for it (a stack ``<env>-cluster``); one that only the
+working tree has is a new environment, compared with nothing (0 GPUs, 0 USD), and one only the base has is removed.
 """
 
 from __future__ import annotations
@@ -68,9 +69,19 @@ class Metric:
 @dataclass(frozen=True)
 class CapacityChange:
     environment: str
-    base: EnvironmentReport
-    head: EnvironmentReport
+    #: None on the side that does not have the environment (a new or a removed environment).
+    base: EnvironmentReport | None
+    head: EnvironmentReport | None
     metrics: tuple[Metric, ...] = field(default=())
+
+    @property
+    def status(self) -> str:
+        return "added" if self.base is None else "removed" if self.head is None else "compared"
+
+    @property
+    def label(self) -> str:
+        suffix = {"added": " (new environment)", "removed": " (removed environment)"}.get(self.status, "")
+        return f"{self.environment}{suffix}"
 
     @property
     def changed(self) -> bool:
@@ -93,16 +104,22 @@ class CapacityDiff:
         return [c for c in self.changes if c.changed]
 
 
-def _metrics(base: EnvironmentReport, head: EnvironmentReport) -> tuple[Metric, ...]:
-    metrics = [Metric(f"physical GPUs at {s}", base.physical_gpus(s), head.physical_gpus(s)) for s in SCALES]
-    resources = sorted(set(base.schedulable("max")) | set(head.schedulable("max")))
-    for resource in resources:
-        metrics.append(Metric(f"{resource} at max", base.schedulable("max").get(resource, 0),
-                              head.schedulable("max").get(resource, 0)))
+def _metrics(base: EnvironmentReport | None, head: EnvironmentReport | None) -> tuple[Metric, ...]:
+    """The compared numbers; a side without the environment counts as nothing (0 GPUs, 0 USD)."""
+    def gpus(report, scale):
+        return 0 if report is None else report.physical_gpus(scale)
+
+    def units(report):
+        return {} if report is None else report.schedulable("max")
+
+    metrics = [Metric(f"physical GPUs at {s}", gpus(base, s), gpus(head, s)) for s in SCALES]
+    for resource in sorted(set(units(base)) | set(units(head))):
+        metrics.append(Metric(f"{resource} at max", units(base).get(resource, 0), units(head).get(resource, 0)))
     for scale in SCALES:
-        old, new = base.total(scale), head.total(scale)
-        metrics.append(Metric(f"USD per month at {scale}", old.per_month, new.per_month, money=True,
-                              estimate=old.estimate or new.estimate or bool(old.missing or new.missing)))
+        old, new = (None if r is None else r.total(scale) for r in (base, head))
+        estimate = any(t is not None and (t.estimate or bool(t.missing)) for t in (old, new))
+        metrics.append(Metric(f"USD per month at {scale}", Decimal(0) if old is None else old.per_month,
+                              Decimal(0) if new is None else new.per_month, money=True, estimate=estimate))
     return tuple(metrics)
 
 
@@ -115,14 +132,16 @@ def capacity_diff(base: Mapping[str, Mapping], head: Mapping[str, Mapping]) -> C
     """Compare the environments both sides have node groups for. Never raises: an error becomes ``error``."""
     try:
         prices = load_prices()
-        names = sorted(set(_environments(base)) & set(_environments(head)))
-        base_stacks, head_stacks = stacks_by_environment(base, names), stacks_by_environment(head, names)
+        base_names, head_names = set(_environments(base)), set(_environments(head))
+        base_stacks = stacks_by_environment(base, sorted(base_names))
+        head_stacks = stacks_by_environment(head, sorted(head_names))
         changes = []
-        for name in names:
-            old = report_from_stacks(name, base_stacks[name], prices)
-            new = report_from_stacks(name, head_stacks[name], prices)
-            if old is not None and new is not None:
-                changes.append(CapacityChange(name, old, new, _metrics(old, new)))
+        for name in sorted(base_names | head_names):
+            old = report_from_stacks(name, base_stacks[name], prices) if name in base_names else None
+            new = report_from_stacks(name, head_stacks[name], prices) if name in head_names else None
+            if (old is None and name in base_names) or (new is None and name in head_names):
+                continue  # a side that has the environment but no readable node groups
+            changes.append(CapacityChange(name, old, new, _metrics(old, new)))
         return CapacityDiff(prices.as_of.isoformat(), prices.region, tuple(changes))
     except Exception as error:  # the diff reports: a capacity problem must not stop it
         return CapacityDiff("", "", (), f"{type(error).__name__}: {error}")
@@ -145,7 +164,7 @@ def markdown_lines(diff: CapacityDiff | None) -> list[str]:
                 ""]
     lines = ["#### GPU capacity and on-demand cost", "", _caption(diff), ""]
     for change in diff.changed:
-        lines += [f"**{change.environment}**", "", "| | base | head | change |", "|---|---:|---:|---:|"]
+        lines += [f"**{change.label}**", "", "| | base | head | change |", "|---|---:|---:|---:|"]
         lines += [f"| {m.name} | {m.shown(m.base)} | {m.shown(m.head)} | {m.shown_delta} |"
                   for m in change.changed_metrics]
         lines.append("")
@@ -164,7 +183,7 @@ def text_lines(diff: CapacityDiff | None) -> list[str]:
         return ["", f"GPU capacity and on-demand cost: unchanged ({', '.join(c.environment for c in diff.changes)})"]
     lines = ["", "GPU capacity and on-demand cost. " + _caption(diff)]
     for change in diff.changed:
-        lines.append(f"  {change.environment}:")
+        lines.append(f"  {change.label}:")
         lines += [f"    {m.name}: {m.shown(m.base)} -> {m.shown(m.head)} ({m.shown_delta})"
                   for m in change.changed_metrics]
     return lines
@@ -182,7 +201,7 @@ def to_json(diff: CapacityDiff | None) -> dict[str, Any] | None:
     return {
         "prices_as_of": diff.prices_as_of, "region": diff.region, "error": diff.error,
         "environments": {c.environment: {
-            "changed": c.changed,
+            "changed": c.changed, "status": c.status,
             "metrics": {m.name: {"base": _value(m, m.base), "head": _value(m, m.head), "delta": _value(m, m.delta),
                                  "estimate": m.estimate} for m in c.metrics},
         } for c in diff.changes},
