@@ -542,16 +542,6 @@ def _data_stores(view: EnvironmentView) -> list[str]:
     for name, body in view.every("aws_eks_pod_identity_association").items():
         identities[referenced_name(body.get("role_arn"), "aws_iam_role") or name] = \
             (body.get("namespace", ""), body.get("service_account", ""))
-    with chart.subgraph("cluster", "in the cluster"):
-        for namespace, account in sorted(set(identities.values())):
-            chart.node(node_id("id", namespace, account), f"{namespace}/{account}<br/>Pod Identity", "stadium")
-        users = sorted({r for r in view.releases
-                        if any(k in r.text for k in ("aws_s3_bucket", "aws_efs_", "aws_db_instance",
-                                                     "aws_secretsmanager_secret"))}, key=lambda r: (r.namespace,
-                                                                                                    r.name))
-        for release in users:
-            chart.node(node_id("rel", release.namespace, release.name),
-                       f"release {release.name}<br/>in {release.namespace}", "release")
     with chart.subgraph("data", f"data layer ({view.name}-data)"):
         for name, body in sorted(buckets.items()):
             purpose = path_of(body).split("/")[1].removeprefix("bucket-") if "/" in path_of(body) else name
@@ -612,14 +602,28 @@ def _data_stores(view: EnvironmentView) -> list[str]:
         for kind, name in referenced(release.text):
             edges.setdefault((node_id("rel", release.namespace, release.name), stores[(kind, name)]),
                              set()).add("configured with")
+    # Only what uses a store is drawn: an unconnected node would sit among the edges and seem to take part.
+    users = {source for source, _ in edges}
+    unconnected = []
+    with chart.subgraph("cluster", "in the cluster"):
+        for namespace, account in sorted(set(identities.values())):
+            if node_id("id", namespace, account) in users:
+                chart.node(node_id("id", namespace, account), f"{namespace}/{account}<br/>Pod Identity", "stadium")
+            else:
+                unconnected.append(f"{namespace}/{account}")
+        for release in sorted(view.releases, key=lambda r: (r.namespace, r.name)):
+            if node_id("rel", release.namespace, release.name) in users:
+                chart.node(node_id("rel", release.namespace, release.name),
+                           f"release {release.name}<br/>in {release.namespace}", "release")
     for (source, target), modes in sorted(edges.items()):
         if "read-write" in modes:
             modes.discard("read")
         chart.edge(source, target, ", ".join(sorted(modes)))
+    others = (f" Pod Identity roles that use no data store: {', '.join(unconnected)}." if unconnected else "")
     return ["### Data stores", "",
             "Who uses which store: Pod Identity roles (namespace/service account) by the actions their policies "
-            "allow, and Helm releases whose values name a store (endpoints, buckets, file system, credentials).", "",
-            *chart.render(), ""]
+            "allow, and Helm releases whose values name a store (endpoints, buckets, file system, credentials)."
+            + others, "", *chart.render(), ""]
 
 
 def _first_path(access_point: Mapping[str, Any]) -> str:
