@@ -95,6 +95,8 @@ def test_the_json_form_lists_the_changed_stacks_for_the_plan_matrix(fixture_diff
     document = to_json(fixture_diff)
     assert document["changed_stacks"] == ["dev-cluster", "dev-storage"]
     assert document["stacks"]["dev-cluster"]["changed"][0]["attributes"] == ["scaling_config.max_size"]
+    assert document["stacks"]["dev-cluster"]["changed"][0]["values"] == [
+        {"path": "scaling_config.max_size", "base": "2", "head": "6"}]
     assert document["destroyed_stateful"][0]["address"] == "aws_s3_bucket.bucket-datasets_bucket_A1B2C3D4"
 
 
@@ -105,7 +107,7 @@ def test_the_markdown_report_leads_with_the_destroyed_bucket_and_the_replacement
     assert "| `dev-storage` | `aws_s3_bucket` `bucket-datasets/bucket` | removed from the stack" in report
     assert "| `dev-cluster` | `aws_eks_node_group` | `pool-cpu/node-group` → `pool-general/node-group` | " \
            "identical content |" in report
-    assert "- changed `aws_eks_node_group` `pool-a100-mig/node-group`: `scaling_config.max_size`" in report
+    assert "- changed `aws_eks_node_group` `pool-a100-mig/node-group`: `scaling_config.max_size` `2` → `6`" in report
     assert "Unchanged: `dev-network`" in report
 
 
@@ -115,6 +117,7 @@ def test_the_text_report_marks_each_kind_of_change():
     assert "  - aws_s3_bucket bucket-datasets/bucket" in report
     assert "  -/+ aws_eks_node_group pool-cpu/node-group -> pool-general/node-group (identical content)" in report
     assert "  DESTROYED dev-storage: aws_s3_bucket bucket-datasets/bucket" in report
+    assert "  ~ aws_eks_node_group pool-a100-mig/node-group\n      scaling_config.max_size: 2 -> 6" in report
 
 
 # --- the comparison rules, on small in-memory stacks -------------------------------------------------------------

@@ -63,6 +63,8 @@ class Resource:
 class Change:
     resource: Resource  #: the head side
     attributes: tuple[str, ...]
+    #: (path, old value, new value) per changed attribute, each value as short JSON ("(absent)" when missing).
+    values: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,18 @@ def _embedded_document(text: str) -> dict | list | None:
     return None
 
 
+#: How much of a value a diff line shows.
+SHOWN_VALUE_LENGTH = 60
+
+
+def shown_value(value: Any) -> str:
+    """A value as a diff line shows it: compact JSON, cut to SHOWN_VALUE_LENGTH characters."""
+    if value is _MISSING:
+        return "(absent)"
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return text if len(text) <= SHOWN_VALUE_LENGTH else text[:SHOWN_VALUE_LENGTH - 3] + "..."
+
+
 def changed_paths(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
     """Attribute paths whose value differs, was added or was removed, between two flattened bodies."""
     return tuple(sorted(p for p in old.keys() | new.keys() if old.get(p, _MISSING) != new.get(p, _MISSING)))
@@ -357,10 +371,13 @@ def diff_stacks(base: Mapping[str, Mapping], head: Mapping[str, Mapping],
         rename = _renamer(renames)
         old, new = old_resources[name], new_resources[name]
         for address in sorted(old.keys() & new.keys()):
-            paths = changed_paths(flatten(_map_strings(dict(old[address].body), rename)),
-                                  flatten(dict(new[address].body)))
+            before = flatten(_map_strings(dict(old[address].body), rename))
+            after = flatten(dict(new[address].body))
+            paths = changed_paths(before, after)
             if paths:
-                stack_diff.changed.append(Change(new[address], paths))
+                stack_diff.changed.append(Change(new[address], paths, tuple(
+                    (path, shown_value(before.get(path, _MISSING)), shown_value(after.get(path, _MISSING)))
+                    for path in paths)))
         stack_diff.replaced = [
             Replacement(r.old, r.new, r.similarity,
                         changed_paths(flatten(_map_strings(dict(r.old.body), rename)), flatten(dict(r.new.body))))

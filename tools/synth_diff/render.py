@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 
 from tools.synth_diff import capacity
-from tools.synth_diff.diff import Replacement, Resource, StackDiff, SynthDiff
+from tools.synth_diff.diff import Change, Replacement, Resource, StackDiff, SynthDiff
 
 FORMATS = ("markdown", "text", "json")
 #: At most this many changed attribute paths are listed per resource.
@@ -28,6 +28,19 @@ def _paths(paths: Sequence[str]) -> list[str]:
     if len(paths) > MAX_PATHS:
         shown.append(f"... {len(paths) - MAX_PATHS} more")
     return shown
+
+
+def _values(change: Change) -> list[str]:
+    """``path: old -> new`` per changed attribute (paths only for a change made without values)."""
+    if not change.values:
+        return _paths(change.attributes)
+    return _paths([f"{path}: {old} -> {new}" for path, old, new in change.values])
+
+
+def _change_md(change: Change) -> list[str]:
+    if not change.values:
+        return [f"`{p}`" for p in _paths(change.attributes)]
+    return _paths([f"`{path}` {_code(old)} → {_code(new)}" for path, old, new in change.values])
 
 
 def _counts(stack: StackDiff) -> str:
@@ -140,8 +153,7 @@ def _stack_lines_md(stack: StackDiff) -> list[str]:
     lines += [f"- replaced `{r.old.type}` `{r.old.label}` → `{r.new.label}` ({_content(r)})" for r in stack.replaced]
     lines += [f"- moved (`moved` block) `{m.old.type}` `{m.old.label}` → `{m.new.label}`" for m in stack.moved]
     lines += [f"- forgotten (`removed` block, not destroyed) {_resource_md(r)}" for r in stack.forgotten]
-    lines += [f"- changed {_resource_md(c.resource)}: {', '.join(f'`{p}`' for p in _paths(c.attributes))}"
-              for c in stack.changed]
+    lines += [f"- changed {_resource_md(c.resource)}: {', '.join(_change_md(c))}" for c in stack.changed]
     if stack.settings:
         lines.append(f"- settings: {', '.join(f'`{p}`' for p in _paths(stack.settings))}")
     return lines
@@ -174,7 +186,7 @@ def render_text(diff: SynthDiff, *, base_label: str = "base", head_label: str = 
         lines += [f"  x {r.type} {r.label} (removed block: forgotten, not destroyed)" for r in stack.forgotten]
         for change in stack.changed:
             lines.append(f"  ~ {change.resource.type} {change.resource.label}")
-            lines += [f"      {p}" for p in _paths(change.attributes)]
+            lines += [f"      {p}" for p in _values(change)]
         if stack.settings:
             lines.append("  ~ settings")
             lines += [f"      {p}" for p in _paths(stack.settings)]
@@ -199,7 +211,9 @@ def to_json(diff: SynthDiff, *, base_label: str = "base", head_label: str = "hea
             "status": s.status,
             "added": [_resource_json(r) for r in s.added],
             "removed": [_resource_json(r) for r in s.removed],
-            "changed": [{**_resource_json(c.resource), "attributes": list(c.attributes)} for c in s.changed],
+            "changed": [{**_resource_json(c.resource), "attributes": list(c.attributes),
+                         "values": [{"path": p, "base": old, "head": new} for p, old, new in c.values]}
+                        for c in s.changed],
             "replaced": [{"old": _resource_json(r.old), "new": _resource_json(r.new), "identical": r.identical,
                           "similarity": round(r.similarity, 3), "attributes": list(r.attributes)}
                          for r in s.replaced],
