@@ -60,13 +60,17 @@ class WorkloadIdentity(_Frozen):
     buckets: dict[str, BucketAccess] = {}
     secrets: list[str] = []
     all_platform_secrets: bool = False
+    #: Log groups it writes to (create streams, put events).
     log_groups: list[str] = []
+    #: Log groups it reads with CloudWatch Logs Insights queries (describe, query, read results).
+    log_queries: list[str] = []
 
     @model_validator(mode="after")
     def _names_exist(self) -> WorkloadIdentity:
         unknown = sorted(set(self.buckets) - set(BUCKET_PURPOSES))
         unknown += sorted(set(self.secrets) - set(platform_secrets()))
         unknown += sorted(set(self.log_groups) - set(WORKLOAD_LOG_GROUPS))
+        unknown += sorted(set(self.log_queries) - set(WORKLOAD_LOG_GROUPS))
         if unknown:
             raise ValueError(f"unknown bucket, secret or log group {', '.join(unknown)}")
         return self

@@ -18,6 +18,12 @@ _READ_OBJECTS = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging"]
 _WRITE_OBJECTS = ["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload",
                   "s3:ListMultipartUploadParts"]
 _LIST_BUCKET = ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation"]
+#: What a CloudWatch Logs Insights reader (Grafana's CloudWatch data source) needs on the groups it reads: find
+#: the groups and their streams, list a group's fields, run a query and fetch its results. Each of these accepts a
+#: log-group resource, so the statement names the groups. StopQuery is left out on purpose: it has no resource-level
+#: permissions (only "*" would match), and a query Grafana abandons ends by itself at the Logs Insights timeout.
+LOG_QUERY_ACTIONS = ["logs:DescribeLogGroups", "logs:DescribeLogStreams", "logs:GetLogGroupFields",
+                     "logs:GetQueryResults", "logs:StartQuery"]
 
 
 def _bucket_statements(buckets: Mapping[str, BucketAccess], bucket_arns: Mapping[str, str], key_arn: str,
@@ -61,6 +67,13 @@ def _log_statements(log_group_arns: list[str]) -> list[dict]:
              "Resource": [arn for group in log_group_arns for arn in (group, f"{group}:*")]}]
 
 
+def _log_query_statements(log_group_arns: list[str]) -> list[dict]:
+    if not log_group_arns:
+        return []
+    return [{"Sid": "QueryItsLogGroups", "Effect": "Allow", "Action": LOG_QUERY_ACTIONS,
+             "Resource": [arn for group in log_group_arns for arn in (group, f"{group}:*")]}]
+
+
 class PodIdentityRole(Construct):
     """An IAM role for one service account, assumed through EKS Pod Identity.
 
@@ -88,7 +101,7 @@ class WorkloadIdentities(Construct):
       secret_arns: secret key -> secret ARN (the platform's secrets).
       extra_platform_secret_arns: secrets outside the catalogue that ``all_platform_secrets`` workloads read,
         e.g. the database's master-password secret (default none).
-      log_group_arns: log group short name -> ARN.
+      log_group_arns: log group short name -> ARN (written to per ``log_groups``, queried per ``log_queries``).
       data_key_arn: the key that encrypts buckets and secrets.
       region: the environment's region (for ``kms:ViaService``).
     Exposes ``roles`` (``PodIdentityRole``) by workload name.
@@ -106,6 +119,7 @@ class WorkloadIdentities(Construct):
                 *_bucket_statements(identity.buckets, bucket_arns, data_key_arn, region),
                 *_secret_statements(secrets, data_key_arn, region),
                 *_log_statements([log_group_arns[group] for group in identity.log_groups]),
+                *_log_query_statements([log_group_arns[group] for group in identity.log_queries]),
             ]
             self.roles[name] = PodIdentityRole(
                 self, name, cluster_name=cluster_name, name=name, namespace=identity.namespace,

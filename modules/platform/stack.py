@@ -23,7 +23,7 @@ from modules.common.workload_identity import PodIdentityRole
 from modules.data.stack import DataStack
 from modules.network.stack import NetworkStack
 from modules.platform.linkerd_identity import LinkerdIdentity
-from platform_config import cluster_objects, external_secrets, wandb_server
+from platform_config import cluster_objects, external_secrets, grafana, wandb_server
 from platform_config.data_layer import controller_identities, controller_policy, workload_identities
 from platform_config.gpu_sharing import gpu_operator_values
 from platform_config.models import Environment
@@ -79,10 +79,14 @@ class PlatformStack(LayerStack):
                               *([wandb_server.NAMESPACE] if env.workloads.wandb.self_managed else [])]),
                           *external_secrets.external_secrets(env.name)]})
         storage_class = {"volumeClaimTemplate": {"spec": {"storageClassName": cluster_objects.DEFAULT_STORAGE_CLASS}}}
+        log_group = data.log_groups["containers"]
         self._release(PROMETHEUS_RELEASE, env, after=[self.releases["platform-resources"].release,
                                                       *storage.resources],
                       computed={"prometheus": {"prometheusSpec": {"storageSpec": storage_class}},
-                                "alertmanager": {"alertmanagerSpec": {"storage": storage_class}}})
+                                "alertmanager": {"alertmanagerSpec": {"storage": storage_class}},
+                                **grafana.grafana_values(
+                                    region=env.region, log_group_name=log_group.name, log_group_arn=log_group.arn,
+                                    service_account=workload_identities()["grafana"].service_account)})
         self._release("aws-load-balancer-controller", env, after=crds, computed={
             "clusterName": env.cluster_name, "region": env.region, "vpcId": network.network.vpc.id,
             **self._service_account(controller_identities()["aws-load-balancer-controller"].service_account)})
@@ -97,7 +101,6 @@ class PlatformStack(LayerStack):
                       sensitive={"identity.issuer.tls.keyPEM": identity.issuer_key_pem})
         self._release("gpu-operator", env, after=[self.releases[PROMETHEUS_RELEASE].release],
                       computed=gpu_operator_values(env, prometheus_release=PROMETHEUS_RELEASE), timeout=900)
-        log_group = data.log_groups["containers"]
         self._release("fluent-bit", env, after=crds, computed={
             "cloudWatchLogs": {"region": env.region, "logGroupName": log_group.name}})
         self._release("opentelemetry-collector", env, after=crds,
