@@ -243,6 +243,16 @@ def test_deploy_applies_the_stacks_in_manifest_order_and_applies_the_plan_it_sho
     assert script.index("make gate") < script.index("apply")
 
 
+def test_deploy_ends_by_verifying_what_it_applied_in_one_line(workflows):
+    [job] = workflows["deploy"]["jobs"].values()
+    runs = [s.get("run", "") for s in steps(job)]
+    [verify] = [i for i, run in enumerate(runs) if "tools.verify_deploy" in run]
+    apply = next(i for i, run in enumerate(runs) if "apply -input=false" in run)
+    assert verify == len(runs) - 1 and verify > apply
+    assert runs[verify].strip() == 'python3 -m tools.verify_deploy --env "$PLATFORM_ENVS"'
+    assert "continue-on-error" not in steps(job)[verify]
+
+
 def test_the_image_matrix_is_what_the_environment_runs_from_its_registry(workflows):
     """The images and tags come from the environment's synthesized stacks (tests/test_images.py checks that
     matrix against the stacks), not from a list kept in the workflow."""
