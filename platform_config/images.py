@@ -7,6 +7,7 @@ the tests of the synthesized stacks all ask it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -54,6 +55,11 @@ def ecr_registry(account_id: str, region: str) -> str:
     return f"{account_id}.dkr.ecr.{region}.amazonaws.com"
 
 
+def registry(account_id: str, region: str) -> str:
+    """The account's private ECR registry host (``ecr_registry``)."""
+    return ecr_registry(account_id, region)
+
+
 def inference_image(engine: str) -> str:
     """The platform image an inference engine (vllm, triton, tgi) runs."""
     return f"inference/{engine}"
@@ -99,3 +105,22 @@ def image_problem(reference: str, *, registry: str) -> str | None:
         return (f"{reference}: tag {tag!r} of {repository} is not listed in "
                 f"platform_config/data/{UPSTREAM_IMAGES_FILE.name}; listed: {', '.join(tags)}")
     return None
+
+
+#: The Secrets Manager secret (in each account, created by the delivery layer) holding the GitHub App that writes
+#: new image tags into the GitOps repository: JSON ``{"client_id": ..., "private_key": ...}``.
+GITOPS_APP_SECRET = "mlops-platform/gitops-github-app"
+#: The Helm values key (in the GitOps repository's tags file) that maps a repository to the tag its workloads run.
+IMAGE_TAGS_KEY = "imageTags"
+_TAG_TEMPLATE = re.compile(r'\{\{ dig "(?P<repository>[^"]+)" "(?P<default>[^"]+)" \(\.Values\.imageTags \| default '
+                           r'dict\) \}\}')
+
+
+def tag_template(repository: str, default_tag: str) -> str:
+    """A Helm template of an image tag: the tags file's entry for ``repository``, else ``default_tag``."""
+    return f'{{{{ dig "{repository}" "{default_tag}" (.Values.{IMAGE_TAGS_KEY} | default dict) }}}}'
+
+
+def with_default_tags(text: str) -> str:
+    """A template as it renders before the tags file names any tag (each image at its default tag)."""
+    return _TAG_TEMPLATE.sub(lambda match: match["default"], text)

@@ -270,12 +270,33 @@ class NamespaceQuota(_Frozen):
     mig_slices: dict[str, Annotated[int, Field(ge=0)]] = {}
 
 
+class ImageUpdates(StrEnum):
+    """How a new image tag reaches the environment's folder of the GitOps repository."""
+
+    #: A pull request, merged after review (the only way into a prod-tier environment).
+    PULL_REQUEST = "pull-request"
+    #: A commit straight to the watched revision: the environment follows every build.
+    DIRECT = "direct"
+
+
+_GITHUB_URL = re.compile(r"^(?:https://github\.com/|git@github\.com:)([\w.-]+/[\w.-]+?)(?:\.git)?$")
+
+
 class GitOps(_Frozen):
-    """Where ArgoCD's root application (app of apps) reads the environment's applications."""
+    """Where ArgoCD's root application (app of apps) reads the environment's applications, and where the
+    platform's workloads read their image tags (``<path>/image-tags.yaml``)."""
 
     repository_url: Annotated[str, Field(pattern=r"^(https://|git@)[\w.@:/~-]+?(\.git)?$")]
     revision: str = "main"
     path: Annotated[str, Field(pattern=r"^[\w./-]+$")]
+    #: How the image workflow brings a new tag here: ``pull-request`` (default) or ``direct``.
+    image_updates: ImageUpdates = ImageUpdates.PULL_REQUEST
+
+    @property
+    def github_repository(self) -> str | None:
+        """``<owner>/<name>`` when the repository is on GitHub, else None."""
+        match = _GITHUB_URL.match(self.repository_url)
+        return match.group(1) if match else None
 
 
 class Platform(_Frozen):
@@ -671,6 +692,14 @@ class Environment(_Frozen):
                              f"a key of account {backend.kms_key_account} in {backend.kms_key_region}; the state "
                              f"bucket needs a key of the environment's account {self.account_id} in the bucket's "
                              f"region {backend.region}"))
+        if self.tier is Tier.PROD and self.platform.gitops.image_updates is ImageUpdates.DIRECT:
+            problems.append(("platform.gitops.image_updates", "direct is not allowed in a prod-tier environment: a "
+                             "new image tag reaches prod only through a reviewed pull request (allowed: "
+                             "pull-request)"))
+        if self.delivery is not None and self.platform.gitops.github_repository is None:
+            problems.append(("platform.gitops.repository_url", f"{self.platform.gitops.repository_url} is not a "
+                             "GitHub repository; the image workflow writes tags through a GitHub App (allowed: "
+                             "https://github.com/<owner>/<name>.git or git@github.com:<owner>/<name>.git)"))
         if self.high_availability and not self.data.database.multi_az:
             problems.append(("data.database.multi_az", "high_availability needs a multi-AZ database, got false"))
         return problems

@@ -124,7 +124,8 @@ def test_roles_have_fixed_names_and_the_kind_tag_the_workflows_look_up(synthesiz
     names = {kind: sorted(r["name"] for r in roles) for kind, roles in roles_by_kind(synthesized).items()}
     assert names == {"plan": ["mlops-platform-github-plan"],
                      "deploy": ["mlops-platform-github-deploy-dev", "mlops-platform-github-deploy-dev-canary"],
-                     "image-push": ["mlops-platform-github-image-push"]}
+                     "image-push": ["mlops-platform-github-image-push"],
+                     "gitops-pull-request": ["mlops-platform-github-gitops-pull-request"]}
 
 
 def test_the_workflow_helpers_read_the_same_tags_the_construct_writes(cdk):

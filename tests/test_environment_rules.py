@@ -59,6 +59,12 @@ CASES = {
     "desired below min": (
         lambda d: pool(d, "cpu").update(min_size=3, desired_size=2),
         "node_pools.cpu.desired_size", ["desired_size 2 can't be less than min_size 3"]),
+    "a prod-tier environment taking image tags without review": (
+        lambda d: d["platform"]["gitops"].update(image_updates="direct"),
+        "platform.gitops.image_updates", ["direct is not allowed in a prod-tier environment", "allowed: pull-request"]),
+    "a gitops repository the image workflow cannot write to": (
+        lambda d: d["platform"]["gitops"].update(repository_url="https://gitlab.example.com/ml/gitops.git"),
+        "platform.gitops.repository_url", ["is not a GitHub repository", "https://github.com/<owner>/<name>.git"]),
     "max below desired": (
         lambda d: pool(d, "cpu").update(desired_size=3, max_size=2),
         "node_pools.cpu.max_size", ["max_size 2 can't be less than desired_size 3"]),

@@ -9,7 +9,7 @@ import yaml
 
 from platform_config.scheduling import check_schedulable, demands_from_manifests, demands_from_training_queues
 from platform_config.workloads import engine_catalogue
-from tests_support import ENVIRONMENT_NAMES, resources
+from tests_support import ENVIRONMENT_NAMES, application_manifests, resources
 
 ENVIRONMENTS = ENVIRONMENT_NAMES
 BUILT_IN_GROUPS = ("", "apps", "policy", "autoscaling", "networking.k8s.io")
@@ -24,10 +24,14 @@ def values(stack, release):
 
 
 def manifests(stack):
+    """Every manifest of the raw releases, and of the Argo CD Applications among them (default image tags)."""
     found = []
     for release in releases(stack).values():
         if release["chart"] == "raw":
-            found += yaml.safe_load(release["values"][0])["resources"]
+            for manifest in yaml.safe_load(release["values"][0])["resources"]:
+                found.append(manifest)
+                if manifest["kind"] == "Application":
+                    found += application_manifests(manifest)
     return found
 
 
@@ -235,8 +239,15 @@ def test_every_pod_identity_association_names_a_service_account_the_platform_cre
     created = set()
     for layer in ("platform", "workloads"):
         for release in releases(stacks[f"{env_name}-{layer}"]).values():
-            for name in _service_accounts_in(yaml.safe_load(release["values"][0])):
+            values = yaml.safe_load(release["values"][0])
+            for name in _service_accounts_in(values):
                 created.add((release["namespace"], name))
+            # Argo CD creates what an Application deploys, in the namespaces its manifests name.
+            listed = values.get("resources") if release["chart"] == "raw" else []
+            for application in (r for r in listed if r["kind"] == "Application"):
+                for manifest in application_manifests(application):
+                    if manifest["kind"] == "ServiceAccount":
+                        created.add((manifest["metadata"]["namespace"], manifest["metadata"]["name"]))
     associations = [(a["namespace"], a["service_account"]) for layer in ("data", "platform")
                     for a in resources(stacks[f"{env_name}-{layer}"], "aws_eks_pod_identity_association").values()]
     assert len(associations) >= 9

@@ -78,3 +78,21 @@ def manifest_of(resource_type: str, body: dict, stack: dict | None = None) -> di
     if stack is not None and namespace is not None:
         converted["metadata"]["namespace"] = namespace_names(stack).get(namespace, namespace)
     return {"apiVersion": api_version, "kind": kind, **converted}
+
+
+# --- Argo CD Applications whose manifests read image tags from the GitOps repository ---
+_TAG_TEMPLATE = re.compile(r'\{\{ dig "(?P<repository>[^"]+)" "(?P<default>[^"]+)" \(\.Values\.imageTags \| default '
+                           r'dict\) \}\}')
+
+
+def render_image_tags(text: str, tags: dict[str, str] | None = None) -> str:
+    """What Helm's ``tpl`` makes of a template's tag expressions, given the tags file's ``imageTags`` map."""
+    return _TAG_TEMPLATE.sub(lambda m: (tags or {}).get(m["repository"], m["default"]), text)
+
+
+def application_manifests(application: dict, tags: dict[str, str] | None = None) -> list[dict]:
+    """The manifests an Application built by platform_config.gitops deploys, rendered with ``tags``."""
+    import yaml
+
+    [chart] = [s for s in application["spec"]["sources"] if "chart" in s]
+    return [yaml.safe_load(render_image_tags(text, tags)) for text in chart["helm"]["valuesObject"]["templates"]]

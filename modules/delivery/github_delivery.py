@@ -16,6 +16,9 @@ The roles, by what may assume them (the ``sub`` claim of the GitHub token):
 - ``image-push``: from the main branch by default (``repo:<owner>/<name>:ref:refs/heads/main``); push and pull on
   the platform's repositories only. ``ecr:GetAuthorizationToken`` is the one action with resource ``*`` (it has no
   resource-level permissions).
+- ``gitops-pull-request``: from the same subjects as ``image-push``; reads one secret, the GitHub App the image
+  workflow uses to write new image tags into the GitOps repository (a pull request, or a commit where the
+  environment follows automatically), and nothing else: no AWS resource is changed by it.
 
 Role names are fixed (``<name_prefix>-github-plan``, ``<name_prefix>-github-deploy-<env>``,
 ``<name_prefix>-github-image-push``) and each role carries the tag ``github-actions-role`` with its kind, so
@@ -40,11 +43,12 @@ from cdktf_cdktf_provider_aws.iam_openid_connect_provider import IamOpenidConnec
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
 from constructs import Construct
 
 from modules.common.iam import aws_managed_policy, policy_document
 from modules.common.kms import EncryptionKey
-from platform_config.images import platform_images
+from platform_config.images import GITOPS_APP_SECRET, platform_images
 from platform_config.plan_reads import plan_reads
 
 #: The images the platform builds (``images/<name>/Dockerfile``; platform_config/data/platform_images.yaml), one
@@ -80,6 +84,7 @@ class GithubRole(StrEnum):
     PLAN = "plan"
     DEPLOY = "deploy"
     IMAGE_PUSH = "image-push"
+    GITOPS_PULL_REQUEST = "gitops-pull-request"
 
 
 def github_trust_policy(provider_arn: str, repository: str, subjects: Sequence[str]) -> str:
@@ -149,9 +154,14 @@ class Delivery(Construct):
         bootstrapped with one; the platform's stacks always pass it).
       deploy_session_hours: maximum session of the deploy roles, 1-12 (default 2: a first deploy of a cluster
         with its node groups takes longer than the default hour).
+      gitops_app_secret_name: the Secrets Manager secret of the GitHub App that writes image tags into the GitOps
+        repository (default ``platform_config.images.GITOPS_APP_SECRET``); created encrypted with the key, never
+        given a value here.
+      secret_recovery_window_days: recovery window of that secret, 7-30 (default 30).
       tags: tags on the repositories and roles (default none; the provider's default tags still apply).
     Exposes ``repositories`` (name -> ``aws_ecr_repository``), ``key_arn``, ``oidc_provider_arn``, ``plan_role``,
-    ``deploy_roles`` (GitHub environment -> ``aws_iam_role``) and ``image_push_role``.
+    ``deploy_roles`` (GitHub environment -> ``aws_iam_role``), ``image_push_role``, ``gitops_app_secret`` and
+    ``gitops_pull_request_role``.
     """
 
     def __init__(self, scope: Construct, id: str, *, github_repository: str, account_id: str, region: str,
@@ -165,6 +175,7 @@ class Delivery(Construct):
                  plan_read_actions: Sequence[str] | None = None,
                  deploy_managed_policies: Sequence[str] = ("AdministratorAccess",),
                  state_key_arn: str | None = None, deploy_session_hours: int = 2,
+                 gitops_app_secret_name: str = GITOPS_APP_SECRET, secret_recovery_window_days: int = 30,
                  tags: Mapping[str, str] | None = None) -> None:
         super().__init__(scope, id)
         _validate(github_repository=github_repository, account_id=account_id, state_bucket=state_bucket,
@@ -173,14 +184,14 @@ class Delivery(Construct):
                   kms_deletion_window_days=kms_deletion_window_days, untagged_expiry_days=untagged_expiry_days,
                   tagged_images_kept=tagged_images_kept, plan_subjects=plan_subjects,
                   image_push_subjects=image_push_subjects, state_key_arn=state_key_arn,
-                  plan_read_actions=plan_read_actions,
-                  deploy_session_hours=deploy_session_hours)
+                  plan_read_actions=plan_read_actions, deploy_session_hours=deploy_session_hours,
+                  secret_recovery_window_days=secret_recovery_window_days)
         tags = dict(tags or {})
         lifecycle = TerraformResourceLifecycle(prevent_destroy=prevent_destroy)
 
         if kms_key_arn is None:
             key = EncryptionKey(self, "key", alias=f"{name_prefix}-ecr",
-                                description=f"Images in the ECR repositories of {name_prefix}",
+                                description=f"Images in the ECR repositories and the delivery secret of {name_prefix}",
                                 account_id=account_id, region=region, deletion_window_days=kms_deletion_window_days,
                                 prevent_destroy=prevent_destroy)
             kms_key_arn = key.arn
@@ -256,6 +267,25 @@ class Delivery(Construct):
                  "Resource": repository_arns},
             ])
 
+        self.gitops_app_secret = SecretsmanagerSecret(
+            self, "gitops-app-secret", name=gitops_app_secret_name, kms_key_id=kms_key_arn,
+            description=("GitHub App that writes new image tags into the GitOps repository: JSON with client_id and "
+                         "private_key; installed on that repository only, with contents and pull-request access"),
+            recovery_window_in_days=secret_recovery_window_days, tags=tags or None, lifecycle=lifecycle)
+        self.gitops_pull_request_role = self._role(
+            "gitops-pull-request-role", name=f"{name_prefix}-github-gitops-pull-request",
+            kind=GithubRole.GITOPS_PULL_REQUEST,
+            description=f"Read the GitOps GitHub App secret from image workflows of {github_repository}",
+            trust=github_trust_policy(oidc_provider_arn, github_repository, image_push_subjects),
+            managed_policies=(), tags=tags,
+            statements=[
+                {"Sid": "ReadTheGitopsAppSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                 "Resource": self.gitops_app_secret.arn},
+                {"Sid": "DecryptItThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt",
+                 "Resource": kms_key_arn,
+                 "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}},
+            ])
+
     def _role(self, id: str, *, name: str, kind: GithubRole, description: str, trust: str,
               managed_policies: Sequence[str], statements: Sequence[Mapping], tags: Mapping[str, str],
               max_session_duration: int | None = None) -> IamRole:
@@ -279,7 +309,7 @@ def _validate(*, github_repository: str, account_id: str, state_bucket: str, sta
               kms_key_arn: str | None, kms_deletion_window_days: int, untagged_expiry_days: int,
               tagged_images_kept: int, plan_subjects: Sequence[str], image_push_subjects: Sequence[str],
               state_key_arn: str | None, deploy_session_hours: int,
-              plan_read_actions: Sequence[str] | None) -> None:
+              plan_read_actions: Sequence[str] | None, secret_recovery_window_days: int) -> None:
     """Fail fast, naming the value and the limit, before any resource exists."""
     if not _GITHUB_REPOSITORY.match(github_repository) or github_repository.split("/")[1] in (".", ".."):
         raise ValueError(f"github_repository {github_repository!r} must be one repository as '<owner>/<name>' "
@@ -309,7 +339,7 @@ def _validate(*, github_repository: str, account_id: str, state_bucket: str, sta
     if len(set(repository_names)) != len(repository_names):
         raise ValueError(f"repository_names {list(repository_names)} lists a repository twice")
     longest = max([f"{name_prefix}-github-deploy-{e}" for e in deploy_environments] +
-                  [f"{name_prefix}-github-image-push"], key=len)
+                  [f"{name_prefix}-github-image-push", f"{name_prefix}-github-gitops-pull-request"], key=len)
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name_prefix) or len(longest) > _IAM_ROLE_NAME_MAX:
         raise ValueError(f"name_prefix {name_prefix!r} must be lower-case letters, digits and '-', short enough "
                          f"for role names of at most {_IAM_ROLE_NAME_MAX} characters ({longest!r} has "
@@ -319,6 +349,8 @@ def _validate(*, github_repository: str, account_id: str, state_bucket: str, sta
             raise ValueError(f"{field} {arn!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
     if not 7 <= kms_deletion_window_days <= 30:
         raise ValueError(f"kms_deletion_window_days {kms_deletion_window_days} must be between 7 and 30")
+    if not 7 <= secret_recovery_window_days <= 30:
+        raise ValueError(f"secret_recovery_window_days {secret_recovery_window_days} must be between 7 and 30")
     if untagged_expiry_days < 1:
         raise ValueError(f"untagged_expiry_days {untagged_expiry_days} must be at least 1")
     if tagged_images_kept < 1:

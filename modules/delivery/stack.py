@@ -26,6 +26,7 @@ class DeliveryStack(LayerStack):
             plan_subjects=[f"environment:{env.plan_github_environment}"] if env.plan_github_environment
             else ["pull_request"],
             kms_deletion_window_days=env.cluster.kms_deletion_window_days,
+            secret_recovery_window_days=env.data.secret_recovery_window_days,
             prevent_destroy=env.protection.prevent_destroy)
         TerraformOutput(self, "repository_urls",
                         value={name: r.repository_url for name, r in self.delivery.repositories.items()})
@@ -33,3 +34,5 @@ class DeliveryStack(LayerStack):
         TerraformOutput(self, "deploy_role_arns",
                         value={name: role.arn for name, role in self.delivery.deploy_roles.items()})
         TerraformOutput(self, "image_push_role_arn", value=self.delivery.image_push_role.arn)
+        TerraformOutput(self, "gitops_pull_request_role_arn", value=self.delivery.gitops_pull_request_role.arn)
+        TerraformOutput(self, "gitops_app_secret_arn", value=self.delivery.gitops_app_secret.arn)

@@ -19,7 +19,7 @@ from modules.common.layer_stack import LayerStack
 from modules.data.database import DATABASE_NAME, POSTGRES_PORT
 from modules.data.stack import DataStack
 from modules.platform.stack import PlatformStack
-from platform_config import cluster_objects, wandb_server, workloads
+from platform_config import cluster_objects, gitops, wandb_server, workloads
 from platform_config.data_layer import workload_identities
 from platform_config.models import Environment
 from platform_config.resource_admission import chart_deployment, check_admission, mesh_proxy_resources
@@ -31,7 +31,8 @@ WANDB_NAMESPACE = wandb_server.NAMESPACE
 
 
 class WorkloadsStack(LayerStack):
-    """Exposes ``releases`` by name and ``manifests`` by group (inference, agents, training, mlops)."""
+    """Exposes ``releases`` by name, ``manifests`` by group (inference, agents, training, mlops) and the Argo CD
+    ``applications`` by name (the groups that run the platform's own images, delivered through GitOps)."""
 
     def __init__(self, scope: Construct, *, environment: Environment, cluster: ClusterStack, data: DataStack,
                  platform: PlatformStack) -> None:
@@ -75,7 +76,14 @@ class WorkloadsStack(LayerStack):
                         mesh_proxy=mesh_proxy_resources(platform.releases["linkerd-control-plane"].values))
         self._manifests("training-resources", "training", after=["kueue"])
         self._manifests("inference-servers", "inference")
-        self._manifests("agent-runtimes", "agents", after=["inference-servers"])
+        # The agent runtimes run the platform's own images: Argo CD deploys them, tags from the GitOps repository.
+        repository = env.platform.gitops
+        self.applications = {"agent-runtimes": gitops.image_application(
+            name="agent-runtimes", namespace="agentic", manifests=self.manifests["agents"], account_id=env.account_id,
+            region=env.region, repository_url=repository.repository_url, revision=repository.revision,
+            gitops_path=repository.path)}
+        self._release("agent-runtimes-application", after=["inference-servers"], chart=MANIFESTS_CHART,
+                      namespace=gitops.ARGOCD_NAMESPACE, computed={"resources": list(self.applications.values())})
         if env.workloads.wandb.self_managed:
             # The operator, then the server: its External Secrets and the WeightsAndBiases resource (MySQL, bucket
             # and license secret come from the data layer; Redis runs in the namespace).

@@ -6,7 +6,8 @@
   plan-matrix --diff-json F [--approval none|required]   the pull-request plan matrix (JSON) from a
                              ``diff --format json`` result, with the GitHub environment each plan runs in
   state-key-policy --env ENV the key policy of the environment's state key (README: bootstrap)
-  role-arn --env ENV --kind plan|deploy|image-push   a GitHub Actions role's ARN, from the synthesized stacks
+  role-arn --env ENV --kind KIND   a GitHub Actions role's ARN (plan, deploy, image-push, gitops-pull-request),
+                             from the synthesized stacks
   aws-target --env ENV       account_id=, region= and registry= lines (for $GITHUB_OUTPUT)
   image-matrix --env ENV     the images built here that the environment runs, with their tags (JSON matrix)
   plan-summary PLAN_JSON     counts of a ``terraform show -json`` plan (JSON)

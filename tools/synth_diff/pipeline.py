@@ -21,7 +21,7 @@ from tools.synth_diff.stateful import is_stateful
 #: them equal.
 ROLE_KIND_TAG = "github-actions-role"
 ENVIRONMENT_TAG = "github-environment"
-ROLE_KINDS = ("plan", "deploy", "image-push")
+ROLE_KINDS = ("plan", "deploy", "image-push", "gitops-pull-request")
 #: GitHub refuses comments longer than 65,536 characters.
 COMMENT_LIMIT = 60_000
 
