@@ -21,11 +21,10 @@ from typing import Any
 import yaml
 
 from platform_config.helm_values import chart_catalogue
-from platform_config.images import registry
+from platform_config.images import registry, tag_template
 
 #: The value file in the environment's folder of the GitOps repository, and the map in it.
 IMAGE_TAGS_FILE = "image-tags.yaml"
-IMAGE_TAGS_KEY = "imageTags"
 #: The name the Application gives its GitOps source, for ``$<ref>/...`` value files.
 GITOPS_REF = "gitops"
 MANIFESTS_CHART = "platform-resources"
@@ -39,10 +38,6 @@ Manifest = dict[str, Any]
 def image_tags_path(gitops_path: str) -> str:
     """The tags file of an environment, relative to the root of the GitOps repository."""
     return f"{gitops_path.strip('/')}/{IMAGE_TAGS_FILE}"
-
-
-def tag_template(repository: str, default_tag: str) -> str:
-    return f'{{{{ dig "{repository}" "{default_tag}" (.Values.{IMAGE_TAGS_KEY} | default dict) }}}}'
 
 
 def _templated(value: Any, host: str) -> Any:

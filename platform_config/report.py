@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from platform_config.catalogue import load_catalogue
 from platform_config.gpu_sharing import AUTOSCALER_TEMPLATE_PREFIX, node_resources
+from platform_config.images import with_default_tags
 from platform_config.models import Environment, SharingMode
 from platform_config.node_labels import GPU_MODEL_LABEL, GPU_RESOURCE, GPU_SHARING_LABEL, POOL_LABEL
 
@@ -345,8 +346,8 @@ def release_values(release: Mapping[str, Any]) -> list[Any]:
 
 
 def release_manifests(release: Mapping[str, Any]) -> list[dict]:
-    """The Kubernetes objects a ``raw``-chart release installs (its values' ``resources`` list); none for other
-    charts. Objects without a namespace get the release's."""
+    """The Kubernetes objects a ``raw``-chart release installs (its values' ``resources`` list), and those an Argo CD
+    Application among them deploys (its ``templates``, at their default image tags); none for other charts."""
     manifests = []
     for document in release_values(release):
         items = document.get("resources") if isinstance(document, dict) else None
@@ -355,7 +356,18 @@ def release_manifests(release: Mapping[str, Any]) -> list[dict]:
         for item in items:
             if isinstance(item, dict) and item.get("kind") and item.get("apiVersion"):
                 manifests.append(item)
+                if item["kind"] == "Application":
+                    manifests += application_manifests(item)
     return manifests
+
+
+def application_manifests(application: Mapping[str, Any]) -> list[dict]:
+    """What an Application whose chart source carries ``helm.valuesObject.templates`` deploys."""
+    found = []
+    for source in (application.get("spec") or {}).get("sources") or []:
+        templates = ((source.get("helm") or {}).get("valuesObject") or {}).get("templates") or []
+        found += [yaml.load(with_default_tags(text), Loader=_YAML_LOADER) for text in templates]
+    return [m for m in found if isinstance(m, dict) and m.get("kind")]
 
 
 def stack_manifests(stacks: Iterable[Mapping[str, Any]], *, mentioning: Sequence[str] = ()) -> Iterator[dict]:

@@ -85,7 +85,7 @@ def test_the_document_is_reproducible_and_free_of_machine_paths_and_timestamps(e
 
 def test_every_mermaid_diagram_is_a_flowchart_with_balanced_subgraphs(generated):
     blocks = re.findall(r"```mermaid\n(.*?)```", generated, re.S)
-    assert len(blocks) == 1 + 5 * generated.count("\n### Network\n")
+    assert len(blocks) == 1 + 7 * generated.count("\n### Network\n")
     for block in blocks:
         lines = [line.strip() for line in block.splitlines()]
         assert lines[0].startswith("flowchart ")
@@ -100,3 +100,61 @@ def test_make_docs_check_reports_a_stale_document_without_writing_it(environment
     assert report_main(["docs", "--outdir", str(synth_outdir), "--output", str(stale), "--check"]) == 1
     assert "is not what `make docs` generates" in capsys.readouterr().err
     assert stale.read_text() == "# Architecture\n"
+
+
+def _flow(document: str, environment: str, title: str) -> str:
+    part = section(document, environment)
+    start = part.index(f"### {title}")
+    return part[start:part.index("```\n", part.index("```mermaid", start) + 10)]
+
+
+def _edge_pattern(source: str, label: str, target: str) -> re.Pattern:
+    return re.compile(rf"^\s*{source} -->\|{re.escape(label)}\| {target}$", re.M)
+
+
+def test_the_pipeline_draws_each_link_from_a_commit_to_a_pod_from_the_resource_that_makes_it(
+        environments, stacks, generated):
+    for name, environment in environments.items():
+        if environment.delivery is None:
+            continue
+        flow = _flow(generated, name, "Deployment pipeline")
+        repositories = {r["name"] for r in stacks[f"{name}-delivery"]["resource"]["aws_ecr_repository"].values()}
+        for repository in repositories:
+            assert _edge_pattern(r"role_delivery_image_push_role_\w+", "push", f"ecr_{repository.replace('/', '_')}") \
+                .search(flow), (name, repository)
+        gitops_role = r"role_delivery_gitops_pull_request_role_\w+"
+        assert _edge_pattern(r"gh_ref_refs_heads_main", "OIDC", gitops_role).search(flow)
+        assert _edge_pattern(gitops_role, "GetSecretValue",
+                             "secret_mlops_platform_gitops_github_app").search(flow)
+        updates = environment.platform.gitops.image_updates.value
+        tags_file = r"file_\w+_image_tags_yaml"
+        assert _edge_pattern("secret_mlops_platform_gitops_github_app", f"GitHub App: {updates}", tags_file) \
+            .search(flow)
+        assert _edge_pattern(tags_file, "image tags", "app_agent_runtimes").search(flow)
+        for runtime in environment.workloads.agents.runtimes:
+            assert _edge_pattern("app_agent_runtimes", "sync", f"wl_agentic_{runtime}").search(flow)
+            assert re.search(rf"ecr_\w+ -->\|pull\| wl_agentic_{runtime}$", flow, re.M), (name, runtime)
+
+
+def test_a_link_removed_from_the_synthesized_output_disappears_from_the_pipeline(environments, synth_outdir, stacks):
+    import copy
+
+    broken = copy.deepcopy(stacks)
+    for env_name in environments:
+        delivery = broken.get(f"{env_name}-delivery")
+        if delivery:
+            del delivery["resource"]["aws_secretsmanager_secret"]
+    document = render_architecture(list(environments.values()), load_manifest(synth_outdir), broken)
+    for env_name, environment in environments.items():
+        if environment.delivery is not None:
+            flow = _flow(document, env_name, "Deployment pipeline")
+            assert "GetSecretValue" not in flow and "GitHub App:" not in flow
+
+
+def test_the_monitoring_flows_connect_fluent_bit_grafana_and_the_gpu_metrics(environments, generated):
+    for name in environments:
+        flow = _flow(generated, name, "Monitoring flows")
+        assert _edge_pattern("fluent_bit", "PutLogEvents", "log_log_group_containers").search(flow)
+        assert _edge_pattern("log_log_group_containers", "Logs Insights", "grafana").search(flow)
+        assert _edge_pattern("dcgm", "ServiceMonitor release=kube-prometheus-stack", "prometheus").search(flow)
+        assert _edge_pattern("grafana", "provisioned", "dash_workloads_workload_logs").search(flow)
