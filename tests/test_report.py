@@ -126,7 +126,10 @@ def test_the_fixed_items_are_counted_from_the_synthesized_stacks(environments, s
     assert [(d.instance_class, d.multi_az, d.allocated_gib) for d in prod.databases] == [("db.r6g.xlarge", True, 100)]
     assert [(lb.kind, lb.source, lb.scheme) for lb in prod.load_balancers] == [
         ("alb", "inference/inference", "internal"), ("nlb", "inference/triton-grpc", "internal")]
-    assert (prod.eks_clusters, prod.efs_file_systems, prod.secrets) == (1, 1, 8)
+    # The secrets catalogue, and the delivery layer's GitHub App secret (prod has no self-managed W&B server).
+    from platform_config.data_layer import platform_secrets
+
+    assert (prod.eks_clusters, prod.efs_file_systems, prod.secrets) == (1, 1, len(platform_secrets()) + 1)
 
 
 # --- cost arithmetic on the fixture price table ---------------------------------------------------------------------
