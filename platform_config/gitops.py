@@ -34,6 +34,10 @@ CASCADE_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 
 Manifest = dict[str, Any]
 
+#: The Applications the workloads layer declares for the groups that run the platform's images: name -> namespace
+#: of what they deploy.
+IMAGE_APPLICATIONS = {"agent-runtimes": "agentic"}
+
 
 def image_tags_path(gitops_path: str) -> str:
     """The tags file of an environment, relative to the root of the GitOps repository."""

@@ -66,10 +66,10 @@ def test_gpu_nodes_that_do_not_advertise_their_pools_promise_are_named(environme
     assert {p.split(" ", 2)[2] for p in found} == expected
 
 
-def test_a_missing_root_application_is_not_ready(environment):
+def test_missing_applications_are_not_ready(environment):
     state = reading("ready")
     assert problems(ClusterState(state.workloads, [], state.nodes), environment) == [
-        "application argocd/platform-root: does not exist"]
+        "application argocd/agent-runtimes: does not exist", "application argocd/platform-root: does not exist"]
 
 
 def test_the_command_waits_and_passes_once_the_cluster_becomes_ready(environment):

@@ -78,10 +78,11 @@ class WorkloadsStack(LayerStack):
         self._manifests("inference-servers", "inference")
         # The agent runtimes run the platform's own images: Argo CD deploys them, tags from the GitOps repository.
         repository = env.platform.gitops
-        self.applications = {"agent-runtimes": gitops.image_application(
-            name="agent-runtimes", namespace="agentic", manifests=self.manifests["agents"], account_id=env.account_id,
+        groups = {"agent-runtimes": "agents"}
+        self.applications = {name: gitops.image_application(
+            name=name, namespace=namespace, manifests=self.manifests[groups[name]], account_id=env.account_id,
             region=env.region, repository_url=repository.repository_url, revision=repository.revision,
-            gitops_path=repository.path)}
+            gitops_path=repository.path) for name, namespace in gitops.IMAGE_APPLICATIONS.items()}
         self._release("agent-runtimes-application", after=["inference-servers"], chart=MANIFESTS_CHART,
                       namespace=gitops.ARGOCD_NAMESPACE, computed={"resources": list(self.applications.values())})
         if env.workloads.wandb.self_managed:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from platform_config import cluster_objects
+from platform_config import cluster_objects, gitops
 from platform_config.gpu_sharing import node_resources
 from platform_config.helm_values import chart_catalogue, release_values
 from platform_config.models import Environment
@@ -40,10 +40,12 @@ def platform_namespaces(environment: Environment) -> set[str]:
 
 
 def declared_applications(environment: Environment) -> dict[str, str]:
-    """Application name -> namespace, as the argocd-apps release declares them."""
+    """Application name -> its namespace: the root (and any other) of the argocd-apps release, and the
+    Applications of the workloads that run the platform's images."""
     applications = release_values(APPLICATIONS_RELEASE, environment.name).get("applications", {})
     default_namespace = chart_catalogue()[APPLICATIONS_RELEASE].namespace
-    return {name: spec.get("namespace", default_namespace) for name, spec in applications.items()}
+    declared = {name: spec.get("namespace", default_namespace) for name, spec in applications.items()}
+    return declared | {name: gitops.ARGOCD_NAMESPACE for name in gitops.IMAGE_APPLICATIONS}
 
 
 def _name(obj: Obj) -> str:
