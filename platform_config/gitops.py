@@ -34,9 +34,9 @@ CASCADE_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 
 Manifest = dict[str, Any]
 
-#: The Applications the workloads layer declares for the groups that run the platform's images: name -> namespace
-#: of what they deploy.
-IMAGE_APPLICATIONS = {"agent-runtimes": "agentic"}
+#: The Applications the workloads layer declares for the groups of manifests that run the platform's images:
+#: name -> (manifest group, namespace of what they deploy).
+IMAGE_APPLICATIONS = {"inference-servers": ("inference", "inference"), "agent-runtimes": ("agents", "agentic")}
 
 
 def image_tags_path(gitops_path: str) -> str:

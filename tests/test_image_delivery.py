@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from platform_config.images import platform_images
 from tests_support import application_manifests, resources
 from tools.image_tags.__main__ import target_lines
 from tools.image_tags.tags_file import set_tags
@@ -45,6 +46,10 @@ def containers(manifest):
     return [*pod.get("initContainers", []), *pod.get("containers", [])]
 
 
+def applications(stacks, env_name):
+    return [m for m in raw_manifests(stacks[f"{env_name}-workloads"]) if m["kind"] == "Application"]
+
+
 def gitops_job_step(name):
     [step] = [s for s in IMAGES_WORKFLOW["jobs"]["gitops"]["steps"] if s["name"] == name]
     return step
@@ -56,12 +61,25 @@ def role_by_kind(stack, kind):
     return name, role
 
 
-def test_the_images_built_and_tagged_are_exactly_the_ecr_repositories(stacks, environments):
-    matrix = IMAGES_WORKFLOW["jobs"]["build"]["strategy"]["matrix"]["image"]
+def test_the_images_pushed_and_tagged_are_the_ecr_repositories_the_applications_deploy(
+        stacks, environments, synth_outdir):
+    from tools.synth_diff.images import image_matrix
+
     for env_name in delivered(environments):
-        assert set(matrix) == ecr_repositories(stacks, env_name), env_name
-    # Tags are written only after every build of the matrix succeeded.
-    assert "build" in IMAGES_WORKFLOW["jobs"]["gitops"]["needs"]
+        repositories = ecr_repositories(stacks, env_name)
+        assert repositories == set(platform_images()), env_name
+        # The matrix is what images.yml pushes and what the gitops job writes into the tags file.
+        matrix = {e["image"] for e in image_matrix(synth_outdir, env_name, list(environments))["include"]}
+        host = registry_host(environments[env_name])
+        deployed = {c["image"].removeprefix(f"{host}/").rsplit(":", 1)[0]
+                    for application in applications(stacks, env_name)
+                    for manifest in application_manifests(application) for c in containers(manifest)
+                    if c["image"].startswith(f"{host}/")}
+        assert matrix == deployed and deployed <= repositories, env_name
+    workflow = IMAGES_WORKFLOW["jobs"]
+    assert "build" in workflow["gitops"]["needs"]   # tags are written only once every image is pushed
+    assert workflow["gitops"]["env"]["MATRIX"] == "${{ needs.target.outputs.matrix }}"
+    assert workflow["build"]["strategy"]["matrix"] == "${{ fromJSON(needs.target.outputs.matrix) }}"
 
 
 def test_the_tag_credentials_exist_and_their_identity_may_only_read_them(stacks, environments):
@@ -111,7 +129,7 @@ def test_platform_images_reach_the_cluster_only_through_an_application_that_read
                                    .values() if r["name"] == "argocd-apps"))["applications"]["platform-root"]
         # What the tool writes after a build: the new tag for every image of the repository.
         tags_file = tmp_path / env_name / where["file"]
-        set_tags(tags_file, sorted(repositories), "probe-tag")
+        set_tags(tags_file, dict.fromkeys(repositories, "probe-tag"))
         written = yaml.safe_load(tags_file.read_text())
 
         deployed = set()

@@ -19,8 +19,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from platform_config.images import ecr_registry, image_problem, platform_images, split_reference, upstream_images
-from tests_support import resources
+from platform_config.images import (
+    ecr_registry,
+    image_problem,
+    platform_images,
+    split_reference,
+    upstream_images,
+    with_default_tags,
+)
+from tests_support import application_manifests, resources
 from tools.synth_diff.images import container_images, image_matrix
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -58,12 +65,17 @@ def test_the_rule_finds_a_commit_tag_an_unlisted_image_and_a_chart_default_put_b
     broken = {name: copy.deepcopy(stacks[name]) for name in ("prod-workloads", "prod-platform")}
 
     def commit_tag_and_unlisted_sidecar(values):
-        agent = next(m for m in values["resources"] if m["kind"] == "Deployment" and m["metadata"]["name"] == "crewai")
+        # The agent runtimes are an Argo CD Application: edit the crewai Deployment among its templates.
+        application = next(m for m in values["resources"] if m["metadata"]["name"] == "agent-runtimes")
+        templates = application["spec"]["sources"][0]["helm"]["valuesObject"]["templates"]
+        index = next(i for i, text in enumerate(templates) if "kind: Deployment" in text and "name: crewai" in text)
+        agent = yaml.safe_load(with_default_tags(templates[index]))
         containers = agent["spec"]["template"]["spec"]["containers"]
         containers[0]["image"] = containers[0]["image"].rsplit(":", 1)[0] + ":3f2a1c9e"
         containers.append({"name": "debug", "image": "busybox:1.36"})
+        templates[index] = yaml.safe_dump(agent)
 
-    _edit_release_values(broken["prod-workloads"], "agent-runtimes", commit_tag_and_unlisted_sidecar)
+    _edit_release_values(broken["prod-workloads"], "image-applications", commit_tag_and_unlisted_sidecar)
     _edit_release_values(broken["prod-platform"], "opentelemetry-collector", lambda v: v["image"].pop("tag"))
     problems = image_problems(broken, environments)
     assert len(problems) == 3, problems
@@ -122,8 +134,10 @@ def pods_of(stack: dict) -> list[dict]:
     pods = []
     for release in resources(stack, "helm_release").values():
         if release["chart"] == "raw":
-            pods += [m["spec"]["template"]["spec"] for m in yaml.safe_load(release["values"][0])["resources"]
-                     if m["kind"] in ("Deployment", "StatefulSet")]
+            objects = yaml.safe_load(release["values"][0])["resources"]
+            # What an Argo CD Application among them deploys, at its default image tags.
+            objects += [m for a in objects if a["kind"] == "Application" for m in application_manifests(a)]
+            pods += [m["spec"]["template"]["spec"] for m in objects if m["kind"] in ("Deployment", "StatefulSet")]
     return pods
 
 
@@ -231,6 +245,7 @@ def test_the_workflow_matrix_refuses_a_tag_the_synth_would_not_accept(synth_outd
     subprocess.run(["cp", "-r", str(synth_outdir), str(broken)], check=True)
     manifest = json.loads((broken / "manifest.json").read_text())
     path = broken / manifest["stacks"]["dev-workloads"]["synthesizedStackPath"]
-    path.write_text(path.read_text().replace("agents/crewai:0.1.0", "agents/crewai:3f2a1c9e"))
+    # The agent runtimes' Application names the tag as its template's default.
+    path.write_text(path.read_text().replace('agents/crewai\\" \\"0.1.0\\"', 'agents/crewai\\" \\"3f2a1c9e\\"'))
     with pytest.raises(ValueError, match=r"'3f2a1c9e' is not the tag images\.yml pushes for agents/crewai"):
         image_matrix(broken, "dev", list(environments))

@@ -69,7 +69,8 @@ def test_gpu_nodes_that_do_not_advertise_their_pools_promise_are_named(environme
 def test_missing_applications_are_not_ready(environment):
     state = reading("ready")
     assert problems(ClusterState(state.workloads, [], state.nodes), environment) == [
-        "application argocd/agent-runtimes: does not exist", "application argocd/platform-root: does not exist"]
+        "application argocd/agent-runtimes: does not exist", "application argocd/inference-servers: does not exist",
+        "application argocd/platform-root: does not exist"]
 
 
 def test_the_command_waits_and_passes_once_the_cluster_becomes_ready(environment):

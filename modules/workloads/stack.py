@@ -75,16 +75,15 @@ class WorkloadsStack(LayerStack):
         check_admission(env, [*(m for group in self.manifests.values() for m in group), *chart_pods],
                         mesh_proxy=mesh_proxy_resources(platform.releases["linkerd-control-plane"].values))
         self._manifests("training-resources", "training", after=["kueue"])
-        self._manifests("inference-servers", "inference")
-        # The agent runtimes run the platform's own images: Argo CD deploys them, tags from the GitOps repository.
+        # The inference servers and the agent runtimes run the platform's own images: Argo CD deploys them, each
+        # image at the tag the GitOps repository names.
         repository = env.platform.gitops
-        groups = {"agent-runtimes": "agents"}
         self.applications = {name: gitops.image_application(
-            name=name, namespace=namespace, manifests=self.manifests[groups[name]], account_id=env.account_id,
+            name=name, namespace=namespace, manifests=self.manifests[group], account_id=env.account_id,
             region=env.region, repository_url=repository.repository_url, revision=repository.revision,
-            gitops_path=repository.path) for name, namespace in gitops.IMAGE_APPLICATIONS.items()}
-        self._release("agent-runtimes-application", after=["inference-servers"], chart=MANIFESTS_CHART,
-                      namespace=gitops.ARGOCD_NAMESPACE, computed={"resources": list(self.applications.values())})
+            gitops_path=repository.path) for name, (group, namespace) in gitops.IMAGE_APPLICATIONS.items()}
+        self._release("image-applications", chart=MANIFESTS_CHART, namespace=gitops.ARGOCD_NAMESPACE,
+                      computed={"resources": list(self.applications.values())})
         if env.workloads.wandb.self_managed:
             # The operator, then the server: its External Secrets and the WeightsAndBiases resource (MySQL, bucket
             # and license secret come from the data layer; Redis runs in the namespace).

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from platform_config.images import image_problem, split_reference
+from platform_config.report import application_manifests
 from tools.synth_diff.pipeline import aws_target, environment_stacks
 
 #: The C parser when PyYAML has it: Helm values of a whole platform are megabytes of YAML.
@@ -52,7 +53,14 @@ def container_images(stack: dict) -> list[tuple[str, str]]:
         for name, body in items.items():
             if resource_type == "helm_release":
                 for index, text in enumerate(body.get("values") or []):
-                    _walk(yaml.load(text, Loader=_LOADER), f"helm_release.{name}.values[{index}]", found)
+                    values = yaml.load(text, Loader=_LOADER)
+                    where = f"helm_release.{name}.values[{index}]"
+                    _walk(values, where, found)
+                    # What an Argo CD Application among delivered manifests deploys, at its default image tags.
+                    for item in (values or {}).get("resources") or [] if isinstance(values, dict) else []:
+                        if isinstance(item, dict) and item.get("kind") == "Application":
+                            _walk(application_manifests(item), f"{where}.Application {item['metadata']['name']}",
+                                  found)
             elif resource_type.startswith("kubernetes_"):
                 _walk(body, f"{resource_type}.{name}", found)
     return found
