@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from iam_evaluation import ALLOW, DENY, Request, evaluate
-from tests_support import one, resources
+from tests_support import application_manifests, one, resources
 
 ENVIRONMENTS = ["dev", "staging", "prod"]
 EFS_DRIVER = "efs.csi.aws.com"
@@ -41,7 +41,10 @@ def efs_volumes(stacks, env_name):
     for release in resources(stacks[f"{env_name}-workloads"], "helm_release").values():
         if release["chart"] != "raw":
             continue
-        for manifest in yaml.safe_load(release["values"][0])["resources"]:
+        objects = yaml.safe_load(release["values"][0])["resources"]
+        # What an Argo CD Application among them deploys (the inference servers' volumes).
+        objects += [m for a in objects if a["kind"] == "Application" for m in application_manifests(a)]
+        for manifest in objects:
             csi = manifest.get("spec", {}).get("csi", {})
             if manifest["kind"] == "PersistentVolume" and csi.get("driver") == EFS_DRIVER:
                 options = manifest["spec"].get("mountOptions", [])

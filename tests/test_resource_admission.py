@@ -21,7 +21,7 @@ from platform_config.resource_admission import (
     queue_admissions,
     stored_limit_item,
 )
-from tests_support import manifest_of, resources
+from tests_support import application_manifests, manifest_of, resources
 
 ENVIRONMENTS = ["dev", "staging", "prod"]
 
@@ -160,6 +160,9 @@ def workload_manifests(stacks, env_name):
             values = yaml.safe_load(release["values"][0])
             if release["chart"] == "raw":
                 found += values["resources"]
+                # What an Argo CD Application among them deploys (inference servers, agent runtimes).
+                found += [m for a in values["resources"] if a["kind"] == "Application"
+                          for m in application_manifests(a)]
             elif release["name"] in pins and pins[release["name"]].pods:
                 found.append(chart_deployment(release["name"], release["namespace"], values,
                                               pins[release["name"]].pods))
