@@ -59,7 +59,6 @@ class WorkloadIdentity(_Frozen):
     service_account: str
     buckets: dict[str, BucketAccess] = {}
     secrets: list[str] = []
-    all_platform_secrets: bool = False
     #: Log groups it writes to (create streams, put events).
     log_groups: list[str] = []
     #: Log groups it reads with CloudWatch Logs Insights queries (describe, query, read results).

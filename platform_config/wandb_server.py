@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from platform_config.external_secrets import API_VERSION as EXTERNAL_SECRETS_API
-from platform_config.external_secrets import STORE_NAME
+from platform_config.external_secrets import store_ref
 from platform_config.node_labels import CPU_POOL, POOL_LABEL
 from platform_config.wandb_settings import WandbServer
 
@@ -104,7 +104,7 @@ def _metadata(name: str) -> dict[str, str]:
 
 
 def _store() -> dict[str, str]:
-    return {"kind": "ClusterSecretStore", "name": STORE_NAME}
+    return store_ref()
 
 
 def secret_manifests(refs: WandbServerRefs) -> list[Manifest]:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from platform_config.data_layer import EFS_MOUNT_OPTIONS, workload_identities
+from platform_config.external_secrets import store_ref
 from platform_config.images import ecr_registry, inference_image, platform_image_reference
 from platform_config.models import AgentRuntime, Environment, InferenceEngine, Placement
 from platform_config.node_labels import CPU_POOL, GPU_TAINT_EFFECT_KUBERNETES, GPU_TAINT_KEY, POOL_LABEL
@@ -474,7 +475,7 @@ def mlops_manifests(environment: Environment, refs: InfrastructureRefs) -> list[
         "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
         "metadata": {"name": MLFLOW_DATABASE_SECRET, "namespace": "mlops"},
         "spec": {"refreshInterval": DATABASE_SECRET_REFRESH_INTERVAL,
-                 "secretStoreRef": {"kind": "ClusterSecretStore", "name": "aws-secrets-manager"},
+                 "secretStoreRef": store_ref(),
                  "target": {"name": MLFLOW_DATABASE_SECRET, "creationPolicy": "Owner", "template": {"data": {
                      "username": "{{ .username }}", "password": "{{ .password }}",
                      "password-uri-encoded": '{{ .password | urlquery | replace "+" "%20" | replace "%" "%%" }}'}}},

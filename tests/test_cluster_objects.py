@@ -104,7 +104,6 @@ def test_every_catalogue_secret_is_synced_to_each_of_its_namespaces():
         {"secretKey": "pagerduty-routing-key", "remoteRef": {"key": "mlops-prod/alertmanager-pagerduty-routing-key"}}]
 
 
-def test_the_secret_store_is_limited_to_the_namespaces_that_receive_secrets():
-    store = external_secrets.cluster_secret_store("us-east-1", external_secrets.secret_namespaces())
-    assert store["spec"]["conditions"] == [{"namespaces": ["agentic", "argocd", "inference", "mlops", "monitoring",
-                                                          "training"]}]
+def test_every_external_secret_uses_the_secret_store_of_its_own_namespace():
+    for manifest in external_secrets.external_secrets("prod"):
+        assert manifest["spec"]["secretStoreRef"] == {"kind": "SecretStore", "name": external_secrets.STORE_NAME}

@@ -151,7 +151,8 @@ def test_argocd_root_application_points_at_the_environments_gitops_path(stacks, 
 def test_platform_resources_deliver_the_secret_store_and_external_secrets(stacks):
     manifests = values(stacks["prod-platform"], "platform-resources")["resources"]
     kinds = [m["kind"] for m in manifests]
-    assert kinds[0] == "ClusterSecretStore" and kinds.count("ExternalSecret") >= 8
+    assert "ClusterSecretStore" not in kinds
+    assert kinds.count("SecretStore") == kinds.count("ServiceAccount") >= 6 and kinds.count("ExternalSecret") >= 8
 
 
 def test_objects_of_a_namespace_reference_their_namespace_resource(stacks):

@@ -232,7 +232,7 @@ def test_the_mysql_password_is_synced_from_the_rds_secret_url_encoded():
     assert mysql["spec"]["data"] == [{"secretKey": "password",
                                       "remoteRef": {"key": REFS.database_secret_arn, "property": "password"}}]
     assert mysql["spec"]["target"]["template"]["data"] == {MYSQL_PASSWORD_KEY: "{{ .password | urlquery }}"}
-    assert mysql["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "aws-secrets-manager"}
+    assert mysql["spec"]["secretStoreRef"] == {"kind": "SecretStore", "name": "namespace-secrets"}
 
 
 def test_the_license_comes_from_its_secret_and_the_redis_password_is_generated_in_the_cluster():
@@ -310,5 +310,14 @@ def test_switching_the_option_on_adds_the_server_across_the_layers(staging_with_
     kinds = {m["kind"] for m in yaml.safe_load(releases["wandb-server"]["values"][0])["resources"]}
     assert "WeightsAndBiases" in kinds and "ExternalSecret" in kinds
     store_release = next(r for r in platform["resource"]["helm_release"].values() if r["name"] == "platform-resources")
-    store = yaml.safe_load(store_release["values"][0])["resources"][0]
-    assert "wandb" in store["spec"]["conditions"][0]["namespaces"]
+    stores = [m for m in yaml.safe_load(store_release["values"][0])["resources"] if m["kind"] == "SecretStore"]
+    assert "wandb" in {m["metadata"]["namespace"] for m in stores}
+
+
+def test_the_servers_namespace_reads_only_its_own_database_and_license(staging_with_wandb):
+    from test_namespace_secrets import cross_namespace_reads, role_reads
+
+    data = staging_with_wandb["data"]
+    wandb_role = next(a for a, r in data["resource"]["aws_iam_role"].items() if r["name"].endswith("secrets-wandb"))
+    assert role_reads(data)[wandb_role] == {"rds:wandb", "mlops-staging/wandb-license"}
+    assert cross_namespace_reads(data, "staging") == {}

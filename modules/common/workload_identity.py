@@ -99,8 +99,6 @@ class WorkloadIdentities(Construct):
       identities: workload name -> ``WorkloadIdentity`` (namespace, service account, what it may use).
       bucket_arns: bucket purpose -> bucket ARN.
       secret_arns: secret key -> secret ARN (the platform's secrets).
-      extra_platform_secret_arns: secrets outside the catalogue that ``all_platform_secrets`` workloads read,
-        e.g. the database's master-password secret (default none).
       log_group_arns: log group short name -> ARN (written to per ``log_groups``, queried per ``log_queries``).
       data_key_arn: the key that encrypts buckets and secrets.
       region: the environment's region (for ``kms:ViaService``).
@@ -109,12 +107,11 @@ class WorkloadIdentities(Construct):
 
     def __init__(self, scope: Construct, id: str, *, cluster_name: str, identities: Mapping[str, WorkloadIdentity],
                  bucket_arns: Mapping[str, str], secret_arns: Mapping[str, str], log_group_arns: Mapping[str, str],
-                 data_key_arn: str, region: str, extra_platform_secret_arns: tuple[str, ...] = ()) -> None:
+                 data_key_arn: str, region: str) -> None:
         super().__init__(scope, id)
         self.roles: dict[str, PodIdentityRole] = {}
         for name, identity in identities.items():
-            secrets = ([*secret_arns.values(), *extra_platform_secret_arns] if identity.all_platform_secrets
-                       else [secret_arns[key] for key in identity.secrets])
+            secrets = [secret_arns[key] for key in identity.secrets]
             statements = [
                 *_bucket_statements(identity.buckets, bucket_arns, data_key_arn, region),
                 *_secret_statements(secrets, data_key_arn, region),

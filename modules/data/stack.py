@@ -13,9 +13,11 @@ from modules.common.workload_identity import WorkloadIdentities
 from modules.data.buckets import SecureBucket
 from modules.data.database import PostgresDatabase
 from modules.data.efs import SharedFileSystem
+from modules.data.secret_readers import NamespaceSecretReaders
 from modules.data.secrets import PlatformSecrets
 from modules.data.wandb_server import WandbServerData
 from modules.network.vpc import Network
+from platform_config import wandb_server
 from platform_config.data_layer import (
     BUCKET_PURPOSES,
     WORKLOAD_LOG_GROUPS,
@@ -23,6 +25,7 @@ from platform_config.data_layer import (
     platform_secrets,
     workload_identities,
 )
+from platform_config.external_secrets import catalogue_secrets_by_namespace
 from platform_config.models import Environment
 
 
@@ -65,12 +68,20 @@ class DataStack(LayerStack):
                                       retention_in_days=env.cluster.log_retention_days, kms_key_id=self.key.arn)
             for group in WORKLOAD_LOG_GROUPS
         }
+        readers = {namespace: [self.secrets.secrets[key].arn for key in keys]
+                   for namespace, keys in catalogue_secrets_by_namespace().items()}
+        # The MLflow database's master secret (RDS keeps it) is read where MLflow runs.
+        readers.setdefault(workload_identities()["mlflow"].namespace, []).append(self.database.master_secret_arn)
+        if self.wandb_server:
+            readers.setdefault(wandb_server.NAMESPACE, []).extend(self.wandb_server.secret_arns)
+        self.secret_readers = NamespaceSecretReaders(
+            self, "secret-readers", cluster_name=name, oidc_provider_arn=cluster.oidc_provider.arn,
+            oidc_issuer_url=cluster.eks.identity.get(0).oidc.get(0).issuer, secret_arns=readers,
+            data_key_arn=self.key.arn, region=env.region)
         self.identities = WorkloadIdentities(
             self, "workload-identities", cluster_name=cluster.eks.name, identities=workload_identities(),
             bucket_arns={purpose: bucket.arn for purpose, bucket in self.buckets.items()},
             secret_arns={key: secret.arn for key, secret in self.secrets.secrets.items()},
-            extra_platform_secret_arns=(self.database.master_secret_arn,
-                                        *(self.wandb_server.secret_arns if self.wandb_server else ())),
             log_group_arns={group: log_group.arn for group, log_group in self.log_groups.items()},
             data_key_arn=self.key.arn, region=env.region)
         for purpose, bucket in self.buckets.items():

@@ -23,7 +23,7 @@ from modules.common.workload_identity import PodIdentityRole
 from modules.data.stack import DataStack
 from modules.network.stack import NetworkStack
 from modules.platform.linkerd_identity import LinkerdIdentity
-from platform_config import cluster_objects, external_secrets, grafana, wandb_server
+from platform_config import cluster_objects, external_secrets, grafana
 from platform_config.data_layer import controller_identities, controller_policy, workload_identities
 from platform_config.gpu_sharing import gpu_operator_values
 from platform_config.models import Environment
@@ -74,9 +74,7 @@ class PlatformStack(LayerStack):
             workload_identities()["external-secrets"].service_account))
         self._release("platform-resources", env, after=[self.releases["external-secrets"].release],
                       computed={"resources": [
-                          external_secrets.cluster_secret_store(env.region, [
-                              *external_secrets.secret_namespaces(),
-                              *([wandb_server.NAMESPACE] if env.workloads.wandb.self_managed else [])]),
+                          *external_secrets.namespace_secret_stores(env.region, data.secret_readers.role_arns),
                           *external_secrets.external_secrets(env.name)]})
         storage_class = {"volumeClaimTemplate": {"spec": {"storageClassName": cluster_objects.DEFAULT_STORAGE_CLASS}}}
         log_group = data.log_groups["containers"]
