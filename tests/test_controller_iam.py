@@ -23,15 +23,22 @@ def reference(name):
 
 
 def role_statements(stacks, env_name, namespace, service_account):
-    """The statements of the role EKS Pod Identity gives ``namespace/service_account`` (inline policies)."""
+    """The statements of the role ``namespace/service_account`` gets (inline policies): through an EKS Pod Identity
+    association, or through an OIDC trust whose ``sub`` is that service account."""
     found = []
+    subject = f"system:serviceaccount:{namespace}:{service_account}"
     for stack_name, stack in stacks.items():
         if not stack_name.startswith(f"{env_name}-"):
             continue
-        for association in resources(stack, "aws_eks_pod_identity_association").values():
-            if (association["namespace"], association["service_account"]) != (namespace, service_account):
-                continue
-            role_id = association["role_arn"].replace(".arn}", ".id}")
+        role_ids = [association["role_arn"].replace(".arn}", ".id}")
+                    for association in resources(stack, "aws_eks_pod_identity_association").values()
+                    if (association["namespace"], association["service_account"]) == (namespace, service_account)]
+        role_ids += [f"${{aws_iam_role.{address}.id}}" for address, role in resources(stack, "aws_iam_role").items()
+                     if any(key.endswith(":sub") and subject in as_list(values)
+                            for statement in json.loads(role["assume_role_policy"])["Statement"]
+                            for condition in statement.get("Condition", {}).values()
+                            for key, values in condition.items())]
+        for role_id in role_ids:
             for policy in resources(stack, "aws_iam_role_policy").values():
                 if policy["role"] == role_id:
                     found += json.loads(policy["policy"])["Statement"]
