@@ -21,13 +21,15 @@ def build_platform(app: App, environments: Sequence[Environment]) -> dict[str, l
     stacks = {}
     for environment in environments:
         network = NetworkStack(app, environment=environment)
-        cluster = ClusterStack(app, environment=environment, network=network.network)
-        layers = []
+        layers, delivery = [], None
         if environment.delivery is not None:
             # Applied first: the cluster's access entries name the deploy and plan roles, which must exist.
             delivery = DeliveryStack(app, environment=environment)
-            cluster.add_dependency(delivery)
             layers.append(delivery)
+        cluster = ClusterStack(app, environment=environment, network=network.network,
+                               autoscaling_role_arn=network.autoscaling_role.arn)
+        if delivery is not None:
+            cluster.add_dependency(delivery)
         data = DataStack(app, environment=environment, network=network.network, cluster=cluster.cluster,
                          node_role_arn=cluster.node_role.arn)
         platform = PlatformStack(app, environment=environment, network=network, cluster=cluster, data=data)

@@ -7,6 +7,8 @@ questions the environment rules ask ("which GPU does p5.48xlarge carry?", "does 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
@@ -49,13 +51,53 @@ class ReplicaRange(_Frozen):
     max: int
 
 
+class SupportPhase(StrEnum):
+    """Where a Kubernetes version is in the EKS support calendar on a given day."""
+
+    UNRELEASED = "unreleased"
+    STANDARD = "standard"
+    EXTENDED = "extended"
+    ENDED = "ended"
+
+
+class KubernetesRelease(_Frozen):
+    """One Kubernetes minor version in the EKS calendar: standard support, then extended support at extra cost per
+    cluster hour, then EKS upgrades the cluster automatically."""
+
+    released: date
+    end_of_standard_support: date
+    end_of_extended_support: date
+
+    def phase(self, today: date) -> SupportPhase:
+        if today < self.released:
+            return SupportPhase.UNRELEASED
+        if today > self.end_of_extended_support:
+            return SupportPhase.ENDED
+        if today > self.end_of_standard_support:
+            return SupportPhase.EXTENDED
+        return SupportPhase.STANDARD
+
+
 class Catalogue(_Frozen):
     gpu_models: dict[str, GpuModel]
     mig_compute_slices_per_gpu: int
     mig_memory_slices_per_gpu: int
     instance_types: dict[str, InstanceType]
     time_slicing_replicas: ReplicaRange
-    kubernetes_versions: list[str]
+    #: Minutes a GPU pod may take to become ready on an empty pool, by cause (scale from zero, MIG reconfiguration
+    #: with a reboot, pulling a large image).
+    gpu_pod_readiness_minutes: dict[str, int]
+    #: The EKS release calendar: minor version -> its support dates.
+    kubernetes_versions: dict[str, KubernetesRelease]
+
+    @property
+    def gpu_pod_readiness_seconds(self) -> int:
+        """The longest a GPU pod may take to become ready on an empty pool: every cause in turn."""
+        return 60 * sum(self.gpu_pod_readiness_minutes.values())
+
+    def versions_in(self, today: date, *phases: SupportPhase) -> list[str]:
+        """The calendar's versions that are in one of ``phases`` on ``today``, oldest first."""
+        return [v for v, release in self.kubernetes_versions.items() if release.phase(today) in phases]
 
     def mig_layout_problem(self, gpu_model: str, layout: Mapping[str, int]) -> str | None:
         """Why ``layout`` (profile -> instances per GPU) does not fit one ``gpu_model`` GPU, or None if it fits.

@@ -75,7 +75,12 @@ def autoscaler_node_template_tags(pool_name: str, pool: NodePool) -> dict[str, s
     tags = {f"{AUTOSCALER_TEMPLATE_PREFIX}/label/{key}": value for key, value in node_labels(pool_name, pool).items()}
     if pool.gpu is not None:
         tags[f"{AUTOSCALER_TEMPLATE_PREFIX}/taint/{GPU_TAINT_KEY}"] = f"{GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT_KUBERNETES}"
-    for resource, count in node_resources(pool).items():
+    resources = dict(node_resources(pool))
+    if pool.gpu is not None and pool.gpu.sharing.mode is SharingMode.MIG:
+        # Every GPU of a MIG node is partitioned, so the device plugin advertises no whole nvidia.com/gpu. Without
+        # an explicit 0 the autoscaler assumes the instance type's GPUs and scales this pool up for whole-GPU pods.
+        resources[GPU_RESOURCE] = 0
+    for resource, count in resources.items():
         tags[f"{AUTOSCALER_TEMPLATE_PREFIX}/resources/{resource}"] = str(count)
     return tags
 

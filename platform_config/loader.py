@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +96,9 @@ def _messages(error: dict[str, Any]) -> list[tuple[str, str]]:
     return [(_field_path(loc), message)]
 
 
-def load_environment(path: Path) -> Environment:
-    """Parse and validate one environment file; raise ``EnvironmentFileError`` listing every problem."""
+def load_environment(path: Path, today: date | None = None) -> Environment:
+    """Parse and validate one environment file; raise ``EnvironmentFileError`` listing every problem. Support
+    dates (the Kubernetes version) are judged on ``today`` (default: the current date)."""
     shown = _display(path)
     try:
         with path.open(encoding="utf-8") as handle:
@@ -114,7 +116,7 @@ def load_environment(path: Path) -> Environment:
     if data.get("name") != path.stem:
         problems.append(f"{shown}: name: must equal the file name {path.stem!r} (got {data.get('name')!r})")
     try:
-        environment = Environment.model_validate(data)
+        environment = Environment.model_validate(data, context={"today": today or date.today()})
     except ValidationError as error:
         problems += [f"{shown}: {field}: {message}"
                      for detail in error.errors() for field, message in _messages(detail)]

@@ -8,6 +8,7 @@ together, each with its own field path (see ``ConfigProblems``).
 from __future__ import annotations
 
 import re
+from datetime import date
 from enum import StrEnum
 from ipaddress import IPv4Network
 from itertools import combinations
@@ -23,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from platform_config.catalogue import InstanceType, load_catalogue
+from platform_config.catalogue import InstanceType, SupportPhase, load_catalogue
 from platform_config.images import inference_image, platform_images, platform_tag_problem
 from platform_config.wandb_settings import WandbServer
 
@@ -34,6 +35,12 @@ _NAME = r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$"
 _REGION = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
 _IAM_PRINCIPAL = r"^arn:aws:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
 _BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+
+
+def validation_day(info: ValidationInfo) -> date:
+    """The day support dates are judged on: ``today`` of the validation context (tests, ``load_environment``),
+    otherwise the current date."""
+    return (info.context or {}).get("today") or date.today()
 
 
 def _not_below(value: int | None, info: ValidationInfo, lower_field: str) -> int | None:
@@ -116,10 +123,18 @@ class Cluster(_Frozen):
 
     @field_validator("kubernetes_version")
     @classmethod
-    def _supported_version(cls, version: str) -> str:
-        supported = load_catalogue().kubernetes_versions
-        if version not in supported:
-            raise ValueError(f"{version!r} is not supported; allowed: {', '.join(supported)}")
+    def _supported_version(cls, version: str, info: ValidationInfo) -> str:
+        catalogue = load_catalogue()
+        today = validation_day(info)
+        allowed = ", ".join(catalogue.versions_in(today, SupportPhase.STANDARD, SupportPhase.EXTENDED))
+        release = catalogue.kubernetes_versions.get(version)
+        if release is None:
+            raise ValueError(f"{version!r} is not in the EKS calendar of the catalogue; allowed: {allowed}")
+        if release.phase(today) is SupportPhase.UNRELEASED:
+            raise ValueError(f"{version!r} is released on EKS on {release.released}; allowed: {allowed}")
+        if release.phase(today) is SupportPhase.ENDED:
+            raise ValueError(f"{version!r} reached the end of EKS support on {release.end_of_extended_support} "
+                             f"(EKS upgrades such clusters by itself); allowed: {allowed}")
         return version
 
     @field_validator("public_access_cidrs")
@@ -568,6 +583,15 @@ class Delivery(_Frozen):
         str, Field(pattern=r"^arn:aws:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$")] | None = None
 
 
+class Account(_Frozen):
+    """What the environment's account already holds (things an account has once)."""
+
+    #: The account already has the Auto Scaling service-linked role ``AWSServiceRoleForAutoScaling`` (it appears
+    #: with the account's first Auto Scaling group; ``aws iam get-role --role-name AWSServiceRoleForAutoScaling``
+    #: tells). Default false: the network layer creates it, and creating it twice fails.
+    autoscaling_service_linked_role_exists: bool = False
+
+
 class Environment(_Frozen):
     """One environment: one AWS account and region."""
 
@@ -586,6 +610,7 @@ class Environment(_Frozen):
     workloads: Workloads
     node_pools: Annotated[dict[str, NodePool], Field(min_length=1)]
     state_backend: StateBackend
+    account: Account = Account()
     protection: Protection = Protection()
     #: Delivery from GitHub Actions (the ``<env>-delivery`` stack); no such stack without it.
     delivery: Delivery | None = None
@@ -760,13 +785,30 @@ class Environment(_Frozen):
                      f"{self.region}")]
         return []
 
-    def warnings(self) -> list[str]:
-        """What every synth of this environment must say out loud."""
+    def warnings(self, today: date | None = None) -> list[str]:
+        """What every synth of this environment must say out loud (support dates judged on ``today``, default
+        the current date)."""
+        today = today or date.today()
+        found = []
         override = self.protection.unprotected_prod_override
         if override:
-            return [f"{self.name}: stateful resources are NOT protected from destroy "
-                    f"(protection.unprotected_prod_override: {override})"]
-        return []
+            found.append(f"{self.name}: stateful resources are NOT protected from destroy "
+                         f"(protection.unprotected_prod_override: {override})")
+        for name, pool in self.gpu_pools().items():
+            if pool.desired_size > pool.min_size:
+                found.append(f"{self.name}: node_pools.{name}.desired_size {pool.desired_size} is above min_size "
+                             f"{pool.min_size}: creating the node group waits for every desired GPU node, so missing "
+                             "capacity or quota fails the cluster layer; the autoscaler adds nodes when pods need "
+                             "them")
+        catalogue = load_catalogue()
+        version = self.cluster.kubernetes_version
+        release = catalogue.kubernetes_versions[version]
+        if release.phase(today) is SupportPhase.EXTENDED:
+            standard = ", ".join(catalogue.versions_in(today, SupportPhase.STANDARD)) or "none in the catalogue"
+            found.append(f"{self.name}: cluster.kubernetes_version {version} is in EKS extended support (extra "
+                         f"cost per cluster hour) since {release.end_of_standard_support} and ends on "
+                         f"{release.end_of_extended_support}; move to a version in standard support: {standard}")
+        return found
 
     def gpu_pools(self) -> dict[str, NodePool]:
         return {name: pool for name, pool in self.node_pools.items() if pool.is_gpu}

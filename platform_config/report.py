@@ -307,7 +307,8 @@ def pools_from_cluster_stack(stack: Mapping[str, Any]) -> list[PoolCapacity]:
         for tag in tags:
             key, value = _first(tag.get("tag")).get("key", ""), _first(tag.get("tag")).get("value")
             if referenced_name(tag.get("autoscaling_group_name"), "aws_eks_node_group") == address \
-                    and key.startswith(resources_prefix) and _int(value) is not None:
+                    and key.startswith(resources_prefix) and (_int(value) or 0) > 0:
+                # A zero (whole GPUs on a MIG pool) tells the autoscaler what the node does not offer.
                 resources[key.removeprefix(resources_prefix)] = int(value)
         template = templates.get(referenced_name(_first(group.get("launch_template")).get("id"),
                                                  "aws_launch_template") or "", {})

@@ -80,6 +80,25 @@ def _gpu_requests(pod_spec: dict[str, Any]) -> dict[str, int]:
     return dict(totals)
 
 
+#: Kinds whose pods a waiting Helm release waits for, and where their pod spec is.
+_POD_TEMPLATE_PATHS = {"Deployment": ("spec", "template", "spec"), "StatefulSet": ("spec", "template", "spec"),
+                       "DaemonSet": ("spec", "template", "spec"), "Job": ("spec", "template", "spec")}
+
+
+def runs_gpu_pods(manifests: Iterable[dict[str, Any]]) -> bool:
+    """Whether any workload among ``manifests`` runs pods that request GPU resources (whole, time-sliced or MIG)."""
+    for manifest in manifests:
+        path = _POD_TEMPLATE_PATHS.get(manifest.get("kind", ""))
+        if path is None:
+            continue
+        pod = manifest
+        for key in path:
+            pod = pod.get(key, {})
+        if _gpu_requests(pod):
+            return True
+    return False
+
+
 def _demand(workload: str, replicas: int, pod: dict[str, Any], *, template: bool = False) -> GpuDemand | None:
     requests = _gpu_requests(pod)
     if not requests:

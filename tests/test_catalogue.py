@@ -51,3 +51,21 @@ def test_gpu_instance_types_carry_the_documented_gpus(instance_type, model, gpus
 def test_every_gpu_instance_type_names_a_known_gpu_model():
     for name, entry in catalogue.instance_types.items():
         assert (entry.gpu_model in catalogue.gpu_models) if entry.is_gpu else entry.gpu_model is None, name
+
+
+def _months_between(start, end) -> float:
+    return (end.year - start.year) * 12 + (end.month - start.month) + (end.day - start.day) / 30
+
+
+@pytest.mark.parametrize("version", catalogue.kubernetes_versions)
+def test_the_eks_calendar_gives_14_months_of_standard_then_12_of_extended_support(version):
+    """EKS: standard support for about 14 months after the EKS release, extended support for 12 more (AWS sets
+    the exact days; they land within a week of the 14-month mark)."""
+    release = catalogue.kubernetes_versions[version]
+    assert abs(_months_between(release.released, release.end_of_standard_support) - 14) < 0.25
+    assert _months_between(release.end_of_standard_support, release.end_of_extended_support) == 12
+
+
+def test_the_calendar_is_ordered_oldest_first_by_release_date():
+    releases = [r.released for r in catalogue.kubernetes_versions.values()]
+    assert releases == sorted(releases)

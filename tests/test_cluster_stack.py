@@ -55,7 +55,7 @@ def test_the_api_endpoint_is_private_in_prod_and_public_only_for_listed_cidrs_in
 
 def test_the_control_plane_log_group_is_created_first_encrypted_and_retained(prod):
     cluster = one(prod, "aws_eks_cluster")
-    group = one(prod, "aws_cloudwatch_log_group")
+    group = by_path(prod, "aws_cloudwatch_log_group")["cluster/control-plane-logs"]
     assert group["name"] == "/aws/eks/mlops-prod/cluster"
     assert group["retention_in_days"] == 365
     assert reference_to("aws_kms_key", "arn").match(group["kms_key_id"])
@@ -93,10 +93,13 @@ def test_csi_drivers_have_their_own_pod_identity_roles(prod, addon, service_acco
     assert attached == [f"arn:aws:iam::aws:policy/service-role/{policy}"]
 
 
-def test_workload_addons_wait_for_the_node_groups_and_node_groups_wait_for_networking(prod):
+def test_workload_addons_wait_for_the_cpu_node_groups_and_node_groups_wait_for_networking(prod):
     addons = {a["addon_name"]: a for a in resources(prod, "aws_eks_addon").values()}
-    node_group_refs = {f"aws_eks_node_group.{name}" for name in resources(prod, "aws_eks_node_group")}
-    assert node_group_refs <= set(addons["coredns"]["depends_on"])
+    cpu_group_refs = {f"aws_eks_node_group.{name}" for name, group in resources(prod, "aws_eks_node_group").items()
+                      if not group.get("taint")}
+    assert cpu_group_refs
+    for addon in ("coredns", "aws-ebs-csi-driver", "aws-efs-csi-driver"):
+        assert set(addons[addon]["depends_on"]) == cpu_group_refs
     for group in resources(prod, "aws_eks_node_group").values():
         assert any("vpc-cni" in dep for dep in group["depends_on"])
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
+from platform_config.catalogue import load_catalogue
 from platform_config.images import platform_images
 from platform_config.loader import DEFAULT_ENV_DIR, EnvironmentFileError, load_environment, load_environments
 
@@ -115,9 +117,12 @@ CASES = {
     "gpu instance type without a gpu section": (
         lambda d: pool(d, "a100-mig").pop("gpu"),
         "node_pools.a100-mig.gpu", ["p4de.24xlarge carries 8x A100-80GB", "declare gpu"]),
-    "unsupported kubernetes version": (
+    "a kubernetes version missing from the eks calendar": (
         lambda d: d["cluster"].update(kubernetes_version="1.20"),
-        "cluster.kubernetes_version", ["'1.20' is not supported", "allowed: 1.32"]),
+        "cluster.kubernetes_version", ["'1.20' is not in the EKS calendar", "allowed: "]),
+    "a kubernetes version past its end of eks support": (
+        lambda d: d["cluster"].update(kubernetes_version="1.31"),
+        "cluster.kubernetes_version", ["'1.31' reached the end of EKS support on 2026-11-26", "allowed: "]),
     "prod without prevent_destroy and without the named override": (
         lambda d: d["protection"].update(prevent_destroy=False),
         "protection.prevent_destroy", ["not allowed in a prod-tier environment", "unprotected_prod_override"]),
@@ -236,3 +241,50 @@ def test_the_named_override_turns_prod_protection_off_and_is_said_out_loud(tmp_p
     assert environment.warnings() == [
         "prod: stateful resources are NOT protected from destroy (protection.unprotected_prod_override: "
         "jane@example.com: INC-4711 account move, until 2026-12-01)"]
+
+
+def _prod_on(tmp_path: Path, version: str, today: date):
+    data = copy.deepcopy(PROD)
+    data["cluster"]["kubernetes_version"] = version
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_environment(path, today=today)
+
+
+def test_a_version_past_its_end_of_support_is_refused_on_that_day_and_allowed_lists_only_supported_ones(tmp_path):
+    calendar = load_catalogue().kubernetes_versions
+    version, release = next(iter(calendar.items()))
+    day_after = release.end_of_extended_support + timedelta(days=1)
+    with pytest.raises(EnvironmentFileError) as refused:
+        _prod_on(tmp_path, version, day_after)
+    [problem] = refused.value.problems
+    assert problem.startswith(f"{tmp_path / 'prod.yaml'}: cluster.kubernetes_version: '{version}' reached the end")
+    allowed = problem.split("allowed: ")[1].split(", ")
+    assert version not in allowed
+    assert allowed == [v for v, r in calendar.items() if r.end_of_extended_support >= day_after]
+    assert _prod_on(tmp_path, version, release.end_of_extended_support).cluster.kubernetes_version == version
+
+
+def test_a_version_in_extended_support_synthesizes_with_a_warning_naming_the_standard_versions(tmp_path):
+    calendar = load_catalogue().kubernetes_versions
+    for version, release in calendar.items():
+        in_extended = release.end_of_standard_support + timedelta(days=1)
+        warnings = _prod_on(tmp_path, version, in_extended).warnings(today=in_extended)
+        [warning] = [w for w in warnings if "kubernetes_version" in w]
+        assert f"{version} is in EKS extended support" in warning
+        standard = [v for v, r in calendar.items() if r.released <= in_extended <= r.end_of_standard_support]
+        assert warning.endswith(", ".join(standard) or "none in the catalogue")
+        on_last_standard_day = release.end_of_standard_support
+        assert not [w for w in _prod_on(tmp_path, version, on_last_standard_day).warnings(today=on_last_standard_day)
+                    if "kubernetes_version" in w]
+
+
+def test_a_gpu_pool_created_above_its_minimum_is_said_out_loud_and_a_cpu_pool_is_not(tmp_path):
+    data = copy.deepcopy(PROD)
+    pool(data, "h100-timeslice").update(min_size=0, desired_size=1)
+    pool(data, "cpu").update(min_size=3, desired_size=4)
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(data))
+    warnings = load_environment(path).warnings()
+    assert [w.split(" is above")[0] for w in warnings if "desired_size" in w] == \
+        ["prod: node_pools.h100-timeslice.desired_size 1"]

@@ -77,8 +77,14 @@ def test_node_volumes_use_the_key_whose_policy_admits_the_autoscaling_service_ro
     key_name = launch_template(stack, "a100-mig")["block_device_mappings"][0]["ebs"]["kms_key_id"].split(".")[1]
     policy = json.loads(resources(stack, "aws_kms_key")[key_name]["policy"])
     principals = [s["Principal"].get("AWS", "") for s in policy["Statement"]]
-    assert any(p.endswith(":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")
-               for p in principals)
+    # The network layer creates the role; the key names it through that layer's output.
+    [role_name] = resources(stacks["prod-network"], "aws_iam_service_linked_role")
+    outputs = stacks["prod-network"]["output"]
+    [output] = [name for name, o in outputs.items()
+                if o["value"] == f"${{aws_iam_service_linked_role.{role_name}.arn}}"]
+    assert any(p.endswith(f".outputs.{output}}}") for p in principals)
+    assert resources(stacks["prod-network"], "aws_iam_service_linked_role")[role_name]["aws_service_name"] == \
+        "autoscaling.amazonaws.com"
 
 
 def test_every_node_group_scales_within_the_sizes_of_its_pool_in_the_environment_file(stacks, environments):

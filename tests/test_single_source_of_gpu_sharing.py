@@ -71,8 +71,9 @@ def test_new_replicas_reach_the_autoscaler_tags_and_the_device_plugin_config(sta
 def test_a_new_mig_layout_reaches_the_autoscaler_tags_and_the_mig_manager_config(stacks, edited_dev, edit):
     before = autoscaler_tags(stacks["dev-cluster"], "a100-mig")
     after = autoscaler_tags(edited_dev["cluster"], "a100-mig")
-    assert after == {f"nvidia.com/mig-{profile}": str(GPUS_PER_NODE * count)
-                     for profile, count in edit["layout"].items()} != before
+    # A partitioned GPU is not offered whole: the MIG pool says nvidia.com/gpu 0.
+    assert after == {**{f"nvidia.com/mig-{profile}": str(GPUS_PER_NODE * count)
+                        for profile, count in edit["layout"].items()}, "nvidia.com/gpu": "0"} != before
     config = yaml.safe_load(operator_values(edited_dev["platform"])["migManager"]["config"]["data"]["config.yaml"])
     assert config["mig-configs"]["a100-mig"][0]["mig-devices"] == edit["layout"]
 

@@ -48,8 +48,10 @@ class ManagedAddons(Construct):
       addons: add-on name -> ``AddonSpec`` (``NETWORKING_ADDONS`` or ``WORKLOAD_ADDONS``).
       volume_key_arn: the KMS key for add-ons with ``uses_volume_key`` (default none).
       depends_on: what the add-ons wait for, e.g. the node groups (default nothing).
-    Versions are left to EKS (the default for the cluster's Kubernetes version at creation); on update, conflicts
-    are resolved in favour of this configuration. Exposes ``addons`` by name.
+    Versions are left to EKS (the default for the cluster's Kubernetes version at creation). On create and on
+    update, conflicts are resolved in favour of this configuration: EKS bootstraps self-managed vpc-cni,
+    kube-proxy and CoreDNS in every new cluster, and the managed add-on must take those objects over, or the
+    first create fails on the fields they already set. Exposes ``addons`` by name.
     """
 
     def __init__(self, scope: Construct, id: str, *, cluster_name: str, addons: Mapping[str, AddonSpec],
@@ -64,6 +66,7 @@ class ManagedAddons(Construct):
                                    managed_policies=[spec.managed_policy], inline_policy=key_access)
                 association = [EksAddonPodIdentityAssociation(role_arn=role.arn, service_account=spec.service_account)]
             self.addons[name] = EksAddon(
-                self, name, cluster_name=cluster_name, addon_name=name, resolve_conflicts_on_update="OVERWRITE",
+                self, name, cluster_name=cluster_name, addon_name=name, resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
                 configuration_values=json.dumps(spec.configuration) if spec.configuration else None,
                 pod_identity_association=association, depends_on=list(depends_on) or None)

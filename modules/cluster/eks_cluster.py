@@ -55,12 +55,14 @@ class Cluster(Construct):
       environment: the validated environment (``cluster`` settings, ``account_id``, ``region``, ``protection``).
       vpc_id, vpc_cidr: the VPC the cluster lives in.
       subnet_ids: the private subnets for the control-plane ENIs (and, by default, the nodes).
+      autoscaling_role_arn: the account's Auto Scaling service-linked role, which the key policy names (it must
+        exist before the key: a reference to the role's resource orders them).
     Exposes ``eks`` (the ``aws_eks_cluster``), ``key`` (the cluster's KMS key, also used for node volumes),
     ``node_security_group``, ``oidc_provider`` and ``name``.
     """
 
     def __init__(self, scope: Construct, id: str, *, environment: Environment, vpc_id: str, vpc_cidr: str,
-                 subnet_ids: Sequence[str]) -> None:
+                 subnet_ids: Sequence[str], autoscaling_role_arn: str) -> None:
         super().__init__(scope, id)
         env = environment
         settings = env.cluster
@@ -69,7 +71,7 @@ class Cluster(Construct):
             self, "key", alias=f"{self.name}-cluster",
             description=f"EKS secrets, control-plane logs and node volumes of {self.name}",
             account_id=env.account_id, region=env.region, deletion_window_days=settings.kms_deletion_window_days,
-            log_groups=True, ebs_for_autoscaling=True, prevent_destroy=env.protection.prevent_destroy)
+            log_groups=True, autoscaling_role_arn=autoscaling_role_arn, prevent_destroy=env.protection.prevent_destroy)
         # EKS writes to this group by name; creating it first lets us own its retention and encryption.
         log_group = CloudwatchLogGroup(self, "control-plane-logs", name=f"/aws/eks/{self.name}/cluster",
                                        retention_in_days=settings.log_retention_days, kms_key_id=self.key.arn)

@@ -21,12 +21,14 @@ NODE_ROLE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPu
 class ClusterStack(LayerStack):
     """Exposes ``cluster``, ``node_groups`` by pool and ``node_role`` (the nodes' instance role)."""
 
-    def __init__(self, scope: Construct, *, environment: Environment, network: Network) -> None:
+    def __init__(self, scope: Construct, *, environment: Environment, network: Network,
+                 autoscaling_role_arn: str) -> None:
         super().__init__(scope, environment=environment, layer="cluster")
         env = environment
         subnet_of_zone = dict(zip(env.availability_zones, (s.id for s in network.private_subnets), strict=True))
         self.cluster = Cluster(self, "cluster", environment=env, vpc_id=network.vpc.id,
-                               vpc_cidr=str(env.network.vpc_cidr), subnet_ids=list(subnet_of_zone.values()))
+                               vpc_cidr=str(env.network.vpc_cidr), subnet_ids=list(subnet_of_zone.values()),
+                               autoscaling_role_arn=autoscaling_role_arn)
         node_role = ServiceRole(self, "node-role", name=f"{env.cluster_name}-nodes", service="ec2.amazonaws.com",
                                 managed_policies=NODE_ROLE_POLICIES)
         self.node_role = node_role
@@ -40,9 +42,12 @@ class ClusterStack(LayerStack):
                 depends_on=[*networking.addons.values(), node_role.role])
             for name, pool in env.node_pools.items()
         }
+        # CoreDNS and the CSI controllers run on CPU nodes: waiting for GPU pools as well would fail the whole
+        # layer whenever GPU capacity or quota is missing.
         ManagedAddons(self, "workload-addons", cluster_name=self.cluster.eks.name, addons=WORKLOAD_ADDONS,
                       volume_key_arn=self.cluster.key.arn,
-                      depends_on=[g.node_group for g in self.node_groups.values()])
+                      depends_on=[g.node_group for name, g in self.node_groups.items()
+                                  if not env.node_pools[name].is_gpu])
         TerraformOutput(self, "cluster_name", value=self.cluster.eks.name)
         TerraformOutput(self, "cluster_endpoint", value=self.cluster.eks.endpoint)
         TerraformOutput(self, "oidc_provider_arn", value=self.cluster.oidc_provider.arn)

@@ -23,8 +23,10 @@ class EncryptionKey(Construct):
       account_id, region: where the key lives (the key policy names the account's root and regional services).
       deletion_window_days: waiting period before deletion (7-30).
       log_groups: allow CloudWatch Logs to use the key for log groups of this account (default False).
-      ebs_for_autoscaling: allow the Auto Scaling service-linked role to use the key, which managed node groups
-        need to launch instances with encrypted root volumes (default False).
+      autoscaling_role_arn: the ARN of the account's Auto Scaling service-linked role, allowed to use the key,
+        which managed node groups need to launch instances with encrypted root volumes (default none). KMS refuses
+        a key policy that names a role that does not exist: pass a reference to the role's resource, or the ARN
+        of a role the account already has.
       s3_access_logs: allow S3 log delivery to write server access logs into SSE-KMS buckets of this account
         (default False).
       prevent_destroy: refuse ``terraform destroy`` and replacements of the key (default False).
@@ -32,7 +34,7 @@ class EncryptionKey(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, *, alias: str, description: str, account_id: str, region: str,
-                 deletion_window_days: int, log_groups: bool = False, ebs_for_autoscaling: bool = False,
+                 deletion_window_days: int, log_groups: bool = False, autoscaling_role_arn: str | None = None,
                  s3_access_logs: bool = False, prevent_destroy: bool = False) -> None:
         super().__init__(scope, id)
         statements: list[dict] = [{
@@ -52,9 +54,8 @@ class EncryptionKey(Construct):
                 "Condition": {"ArnLike": {
                     "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"}},
             })
-        if ebs_for_autoscaling:
-            autoscaling = (f"arn:aws:iam::{account_id}:role/aws-service-role/autoscaling.amazonaws.com/"
-                           "AWSServiceRoleForAutoScaling")
+        if autoscaling_role_arn:
+            autoscaling = autoscaling_role_arn
             statements += [
                 {"Sid": "AutoScalingUsesTheKeyForVolumes", "Effect": "Allow",
                  "Principal": {"AWS": autoscaling}, "Action": _USE_KEY, "Resource": "*"},

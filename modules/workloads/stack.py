@@ -13,17 +13,23 @@ from constructs import Construct
 
 from modules.cluster.stack import ClusterStack
 from modules.common.cluster_providers import configure_cluster_providers
-from modules.common.helm_release import PlatformRelease
+from modules.common.helm_release import DEFAULT_TIMEOUT, PlatformRelease
 from modules.common.kubernetes_objects import KubernetesObjects
 from modules.common.layer_stack import LayerStack
 from modules.data.database import DATABASE_NAME, POSTGRES_PORT
 from modules.data.stack import DataStack
 from modules.platform.stack import PlatformStack
 from platform_config import cluster_objects, gitops, wandb_server, workloads
+from platform_config.catalogue import load_catalogue
 from platform_config.data_layer import workload_identities
 from platform_config.models import Environment
 from platform_config.resource_admission import chart_deployment, check_admission, mesh_proxy_resources
-from platform_config.scheduling import check_schedulable, demands_from_manifests, demands_from_training_queues
+from platform_config.scheduling import (
+    check_schedulable,
+    demands_from_manifests,
+    demands_from_training_queues,
+    runs_gpu_pods,
+)
 
 #: The chart that delivers manifests (custom resources included) through Helm.
 MANIFESTS_CHART = "platform-resources"
@@ -102,13 +108,16 @@ class WorkloadsStack(LayerStack):
         return {"host": data.database.instance.address, "port": POSTGRES_PORT, "database": DATABASE_NAME}
 
     def _release(self, name: str, *, after: tuple[str, ...] | list[str] = (), computed: dict | None = None,
-                 chart: str | None = None, namespace: str | None = None) -> None:
+                 chart: str | None = None, namespace: str | None = None, timeout: int = DEFAULT_TIMEOUT) -> None:
         self.releases[name] = PlatformRelease(
             self, f"release-{name}", release=name, chart=chart, namespace=namespace,
             environment_name=self.environment.name, computed_values=computed,
-            depends_on=[self.releases[a].release for a in after])
+            depends_on=[self.releases[a].release for a in after], timeout=timeout)
 
     def _manifests(self, name: str, group: str, *, after: tuple[str, ...] | list[str] = ()) -> None:
         namespace = {"agents": "agentic"}.get(group, group)
+        # Pods on a GPU pool may wait for a node from zero, a MIG reboot and a large image: the release waits too.
+        timeout = max(DEFAULT_TIMEOUT, load_catalogue().gpu_pod_readiness_seconds) \
+            if runs_gpu_pods(self.manifests[group]) else DEFAULT_TIMEOUT
         self._release(name, after=after, chart=MANIFESTS_CHART, namespace=namespace,
-                      computed={"resources": self.manifests[group]})
+                      computed={"resources": self.manifests[group]}, timeout=timeout)
