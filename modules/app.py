@@ -23,11 +23,13 @@ def build_platform(app: App, environments: Sequence[Environment]) -> dict[str, l
         network = NetworkStack(app, environment=environment)
         layers, delivery = [], None
         if environment.delivery is not None:
-            # Applied first: the cluster's access entries name the deploy and plan roles, which must exist.
+            # Applied first: the cluster's access entries name the deploy and plan roles, which must exist, and
+            # the cluster layer's GitHub runners use its GitHub connection.
             delivery = DeliveryStack(app, environment=environment)
             layers.append(delivery)
         cluster = ClusterStack(app, environment=environment, network=network.network,
-                               autoscaling_role_arn=network.autoscaling_role.arn)
+                               autoscaling_role_arn=network.autoscaling_role.arn,
+                               github_connection_arn=delivery.github_connection.arn if delivery else None)
         if delivery is not None:
             cluster.add_dependency(delivery)
         data = DataStack(app, environment=environment, network=network.network, cluster=cluster.cluster,

@@ -21,15 +21,18 @@ def test_each_layer_has_an_s3_backend_with_lockfile_and_its_own_key(stacks, envi
 
 
 @pytest.mark.parametrize("env_name", ENVIRONMENT_NAMES)
-def test_the_cluster_layer_reads_only_outputs_the_network_layer_of_the_same_environment_writes(stacks, env_name):
-    cluster, network = stacks[f"{env_name}-cluster"], stacks[f"{env_name}-network"]
+def test_the_cluster_layer_reads_only_outputs_the_network_and_delivery_layers_of_the_same_environment_write(
+        stacks, env_name):
+    cluster = stacks[f"{env_name}-cluster"]
     remote_states = cluster["data"]["terraform_remote_state"]
-    keys = [state["config"]["key"] for state in remote_states.values()]
-    assert keys == [f"mlops-platform/{env_name}/network.tfstate"]
+    layer_of_key = {state["config"]["key"]: name for name, state in remote_states.items()}
+    assert sorted(layer_of_key) == [f"mlops-platform/{env_name}/{layer}.tfstate" for layer in ("delivery", "network")]
     used = REMOTE_OUTPUT.findall(str(cluster["resource"]))
     assert used, "the cluster layer should take the VPC and subnets from the network layer"
     assert {state for state, _ in used} == set(remote_states)
-    assert {output for _, output in used} <= set(network["output"])
+    for key, state_name in layer_of_key.items():
+        layer = key.rsplit("/", 1)[1].removesuffix(".tfstate")
+        assert {o for s, o in used if s == state_name} <= set(stacks[f"{env_name}-{layer}"]["output"])
 
 
 def test_the_cluster_is_placed_in_the_private_subnets_of_the_network_layer(stacks):

@@ -215,9 +215,12 @@ def test_plan_runs_on_pull_requests_plans_only_changed_stacks_read_only_and_post
     synth_steps = " ".join(s.get("run", "") for s in steps(plan["jobs"]["synth"]))
     assert "tools.synth_diff diff --base" in synth_steps and "plan-matrix" in synth_steps
     assert plan["jobs"]["plan"]["strategy"]["matrix"] == "${{ fromJSON(needs.synth.outputs.matrix) }}"
-    plan_script = " ".join(s.get("run", "") for s in steps(plan["jobs"]["plan"]))
-    assert "role-arn --env \"$ENVIRONMENT\" --kind plan" in plan_script
-    assert "plan -input=false -lock=false" in plan_script
+    assert plan["jobs"]["plan-in-cluster"]["strategy"]["matrix"] == \
+        "${{ fromJSON(needs.synth.outputs.in_cluster_matrix) }}"
+    for job in ("plan", "plan-in-cluster"):
+        plan_script = " ".join(s.get("run", "") for s in steps(plan["jobs"][job]))
+        assert "role-arn --env \"$ENVIRONMENT\" --kind plan" in plan_script
+        assert "plan -input=false -lock=false" in plan_script
     [comment] = uses(plan["jobs"]["report"], "marocchino/sticky-pull-request-comment")
     assert comment["with"]["header"] == "platform-report"
     assert plan["concurrency"]["cancel-in-progress"] is True
@@ -227,20 +230,29 @@ def test_deploy_runs_dev_on_main_and_staging_or_prod_by_hand_behind_the_github_e
     deploy = workflows["deploy"]
     assert deploy["on"]["push"] == {"branches": ["main"]}
     assert "dev" in ENVIRONMENT_NAMES  # the environment every push to main deploys
-    [job] = deploy["jobs"].values()
     environment = "${{ github.event_name == 'push' && 'dev' || inputs.environment }}"
-    assert job["environment"]["name"] == environment
-    assert job["concurrency"] == {"group": f"deploy-{environment}", "cancel-in-progress": False}
-    assert job["if"] == "github.ref == 'refs/heads/main'"
+    for job in deploy["jobs"].values():
+        assert job["environment"]["name"] == environment
+    assert deploy["concurrency"] == {"group": f"deploy-{environment}", "cancel-in-progress": False}
+    first = deploy["jobs"]["aws-layers"]
+    assert first["if"] == "github.ref == 'refs/heads/main'"
+    assert deploy["jobs"]["in-cluster"]["needs"] == "aws-layers"
 
 
 def test_deploy_applies_the_stacks_in_manifest_order_and_applies_the_plan_it_showed(workflows):
-    [job] = workflows["deploy"]["jobs"].values()
-    script = "\n".join(s.get("run", "") for s in steps(job))
-    assert "tools.synth_diff order --env" in script
-    assert "role-arn --env \"$PLATFORM_ENVS\" --kind deploy" in script
-    assert script.index("plan -input=false -no-color -out=tfplan") < script.index("apply -input=false -no-color tfplan")
-    assert script.index("make gate") < script.index("apply")
+    jobs = workflows["deploy"]["jobs"]
+    for job in jobs.values():
+        script = "\n".join(s.get("run", "") for s in steps(job))
+        assert "tools.synth_diff order --env" in script
+        assert "role-arn --env \"$PLATFORM_ENVS\" --kind deploy" in script
+        assert script.index("plan -input=false -no-color -out=tfplan") < \
+            script.index("apply -input=false -no-color tfplan")
+    first = "\n".join(s.get("run", "") for s in steps(jobs["aws-layers"]))
+    assert first.index("make gate") < first.index("apply")
+    # The in-cluster layers are applied from the very stacks the first job synthesized and gated.
+    [download] = uses(jobs["in-cluster"], "actions/download-artifact")
+    [upload] = uses(jobs["aws-layers"], "actions/upload-artifact")
+    assert download["with"]["name"] == upload["with"]["name"]
 
 
 def test_deploy_ends_by_verifying_what_it_applied_in_one_line(workflows):

@@ -7,6 +7,7 @@ from constructs import Construct
 
 from modules.cluster.addons import NETWORKING_ADDONS, WORKLOAD_ADDONS, ManagedAddons
 from modules.cluster.eks_cluster import Cluster
+from modules.cluster.github_runner import GithubActionsRunner
 from modules.cluster.node_groups import ManagedNodeGroup
 from modules.common.iam import ServiceRole
 from modules.common.layer_stack import LayerStack
@@ -22,7 +23,9 @@ class ClusterStack(LayerStack):
     """Exposes ``cluster``, ``node_groups`` by pool and ``node_role`` (the nodes' instance role)."""
 
     def __init__(self, scope: Construct, *, environment: Environment, network: Network,
-                 autoscaling_role_arn: str) -> None:
+                 autoscaling_role_arn: str, github_connection_arn: str | None = None) -> None:
+        """``github_connection_arn``: the account's GitHub connection (from the delivery layer); with it, the layer
+        also holds the in-VPC GitHub Actions runners that the in-cluster layers' jobs run on (default none)."""
         super().__init__(scope, environment=environment, layer="cluster")
         env = environment
         subnet_of_zone = dict(zip(env.availability_zones, (s.id for s in network.private_subnets), strict=True))
@@ -48,6 +51,16 @@ class ClusterStack(LayerStack):
                       volume_key_arn=self.cluster.key.arn,
                       depends_on=[g.node_group for name, g in self.node_groups.items()
                                   if not env.node_pools[name].is_gpu])
+        self.runner = None
+        if github_connection_arn is not None and env.delivery is not None:
+            self.runner = GithubActionsRunner(
+                self, "github-runner", name=f"{env.cluster_name}-github-runner",
+                github_repository=env.delivery.github_repository, connection_arn=github_connection_arn,
+                vpc_id=network.vpc.id, subnet_ids=[s.id for s in network.private_subnets],
+                cluster_security_group_id=self.cluster.eks.vpc_config.cluster_security_group_id,
+                key_arn=self.cluster.key.arn, log_retention_days=env.cluster.log_retention_days,
+                account_id=env.account_id, region=env.region)
+            TerraformOutput(self, "github_runner_project", value=self.runner.project.name)
         TerraformOutput(self, "cluster_name", value=self.cluster.eks.name)
         TerraformOutput(self, "cluster_endpoint", value=self.cluster.eks.endpoint)
         TerraformOutput(self, "oidc_provider_arn", value=self.cluster.oidc_provider.arn)

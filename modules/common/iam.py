@@ -32,7 +32,7 @@ class ServiceRole(Construct):
       managed_policies: AWS managed policy names to attach (default none).
       inline_policy: statements of the role's own policy (default none).
       tag_session: also allow ``sts:TagSession`` (default: only for Pod Identity, which needs it).
-    Exposes ``role`` (the ``aws_iam_role``) and ``arn``.
+    Exposes ``role`` (the ``aws_iam_role``), ``policy`` (its inline ``aws_iam_role_policy``, or None) and ``arn``.
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, service: str,
@@ -47,5 +47,7 @@ class ServiceRole(Construct):
         self.arn = self.role.arn
         for policy in managed_policies:
             IamRolePolicyAttachment(self, policy, role=self.role.name, policy_arn=aws_managed_policy(policy))
+        self.policy = None
         if inline_policy:
-            IamRolePolicy(self, "policy", name=name, role=self.role.id, policy=policy_document(inline_policy))
+            self.policy = IamRolePolicy(self, "policy", name=name, role=self.role.id,
+                                        policy=policy_document(inline_policy))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cdktf import TerraformOutput
+from cdktf_cdktf_provider_aws.codeconnections_connection import CodeconnectionsConnection
 from constructs import Construct
 
 from modules.common.layer_stack import LayerStack
@@ -28,6 +29,11 @@ class DeliveryStack(LayerStack):
             kms_deletion_window_days=env.cluster.kms_deletion_window_days,
             secret_recovery_window_days=env.data.secret_recovery_window_days,
             prevent_destroy=env.protection.prevent_destroy)
+        # CodeBuild's in-VPC runners reach GitHub through this connection. It is created PENDING: someone with
+        # admin rights on the repository's organization authorizes it once in the console (README, first deploy).
+        self.github_connection = CodeconnectionsConnection(
+            self, "github-connection", name=f"{env.cluster_name}-github", provider_type="GitHub")
+        TerraformOutput(self, "github_connection_arn", value=self.github_connection.arn)
         TerraformOutput(self, "repository_urls",
                         value={name: r.repository_url for name, r in self.delivery.repositories.items()})
         TerraformOutput(self, "plan_role_arn", value=self.delivery.plan_role.arn)

@@ -2,9 +2,12 @@
 
   diff --base REV            synthesize REV and the working tree, print what changes (exit 0 whatever changes)
   diff --base-outdir A --head-outdir B   compare two synthesized folders, no synthesis
-  order --env ENV            the environment's stacks in apply order, one per line
-  plan-matrix --diff-json F [--approval none|required]   the pull-request plan matrix (JSON) from a
-                             ``diff --format json`` result, with the GitHub environment each plan runs in
+  order --env ENV [--layers aws|in-cluster]   the environment's stacks in apply order, one per line (only those
+                             that call AWS APIs alone, or only those that talk to the cluster API)
+  plan-matrix --diff-json F [--approval none|required] [--layers aws|in-cluster]   the pull-request plan matrix
+                             (JSON) from a ``diff --format json`` result, with the GitHub environment each plan
+                             runs in; in-cluster entries name their environment's runner project
+  runner-project --env ENV   the CodeBuild project of the environment's in-VPC GitHub Actions runners
   state-key-policy --env ENV the key policy of the environment's state key (README: bootstrap)
   role-arn --env ENV --kind KIND   a GitHub Actions role's ARN (plan, deploy, image-push, gitops-pull-request),
                              from the synthesized stacks
@@ -24,9 +27,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools.synth_diff.diff import diff_synth_folders, load_manifest
+from tools.synth_diff.diff import diff_synth_folders, load_manifest, load_stacks
 from tools.synth_diff.images import image_matrix
 from tools.synth_diff.pipeline import (
+    LAYER_KINDS,
     ROLE_KINDS,
     aws_target,
     deploy_order,
@@ -36,7 +40,9 @@ from tools.synth_diff.pipeline import (
     plan_github_environments,
     plan_matrix,
     render_pr_comment,
+    runner_project,
     stacks_of,
+    stacks_of_kind,
     state_key_policy,
     summarize_plan,
 )
@@ -92,15 +98,29 @@ def command_order(args: argparse.Namespace) -> int:
     if not names:
         print(f"order: no stack of environment {args.env!r} in {args.outdir}", file=sys.stderr)
         return 1
-    print("\n".join(deploy_order(manifest, names)))
+    ordered = deploy_order(manifest, names)
+    if args.layers:
+        ordered = stacks_of_kind(load_stacks(Path(args.outdir)), ordered, args.layers)
+    print("\n".join(ordered))
     return 0
 
 
 def command_plan_matrix(args: argparse.Namespace) -> int:
     changed = json.loads(Path(args.diff_json).read_text())["changed_stacks"]
+    manifest = load_manifest(Path(args.outdir))
+    if args.layers:
+        stacks = load_stacks(Path(args.outdir))
+        changed = stacks_of_kind(stacks, [s for s in changed if s in stacks], args.layers)
     environments = _environments(args)
-    matrix = plan_matrix(changed, load_manifest(Path(args.outdir)), environments,
+    matrix = plan_matrix(changed, manifest, environments,
                          plan_github_environments(Path(args.outdir), environments), approval=args.approval)
+    if args.layers == "in-cluster":
+        try:
+            for entry in matrix["include"]:
+                entry["runner"] = runner_project(Path(args.outdir), entry["environment"], environments)
+        except LookupError as error:
+            print(f"plan-matrix: {error}", file=sys.stderr)
+            return 1
     print(json.dumps(matrix, separators=(",", ":")))
     return 0
 
@@ -118,6 +138,15 @@ def command_state_key_policy(args: argparse.Namespace) -> int:
         print(f"state-key-policy: {error}", file=sys.stderr)
         return 1
     print(json.dumps(policy, indent=2))
+    return 0
+
+
+def command_runner_project(args: argparse.Namespace) -> int:
+    try:
+        print(runner_project(Path(args.outdir), args.env, _environments(args)))
+    except LookupError as error:
+        print(f"runner-project: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -198,6 +227,8 @@ def parser() -> argparse.ArgumentParser:
 
     for name, function, help_text in (("order", command_order, "stacks of an environment in apply order"),
                                       ("role-arn", command_role_arn, "ARN of a GitHub Actions role"),
+                                      ("runner-project", command_runner_project,
+                                       "CodeBuild project of the in-VPC GitHub Actions runners"),
                                       ("aws-target", command_aws_target, "account, region and registry"),
                                       ("image-matrix", command_image_matrix, "images to build for an environment")):
         sub = commands.add_parser(name, help=help_text)
@@ -207,6 +238,8 @@ def parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=function)
         if name == "order":
             sub.add_argument("--stacks", nargs="*", help="only these stacks (still in apply order)")
+            sub.add_argument("--layers", choices=LAYER_KINDS,
+                             help="only the stacks that call AWS APIs alone (aws) or talk to the cluster API")
         if name == "role-arn":
             sub.add_argument("--kind", required=True, choices=ROLE_KINDS)
 
@@ -217,6 +250,8 @@ def parser() -> argparse.ArgumentParser:
     matrix.add_argument("--approval", choices=("none", "required"),
                         help="only environments whose plans run without (none) or behind (required) a GitHub "
                              "environment's reviewers")
+    matrix.add_argument("--layers", choices=LAYER_KINDS,
+                        help="only the stacks that call AWS APIs alone (aws) or talk to the cluster API (in-cluster)")
     matrix.set_defaults(run=command_plan_matrix)
 
     key = commands.add_parser("state-key-policy", help="the key policy of an environment's state key (JSON)")

@@ -140,6 +140,51 @@ def state_key_policy(outdir: Path, environment: str, environments: Sequence[str]
     ]}
 
 
+#: Providers that talk to the Kubernetes API: a stack that configures one plans and applies against the cluster, so
+#: only a runner inside the environment's VPC can run it (the API endpoint is private).
+CLUSTER_API_PROVIDERS = ("kubernetes", "helm")
+#: Which stacks a workflow job takes: those that only call AWS APIs, or those that talk to the cluster API.
+LAYER_KINDS = ("aws", "in-cluster")
+#: The CodeBuild webhook event of GitHub Actions runners (mirrors modules/cluster/github_runner.py).
+RUNNER_WEBHOOK_EVENT = "WORKFLOW_JOB_QUEUED"
+
+
+def talks_to_cluster_api(stack: Mapping) -> bool:
+    """Whether a synthesized stack configures a provider that calls the Kubernetes API."""
+    return any(provider in (stack.get("provider") or {}) for provider in CLUSTER_API_PROVIDERS)
+
+
+def stacks_of_kind(stacks: Mapping[str, Mapping], names: Sequence[str], kind: str) -> list[str]:
+    """The stacks of ``names`` (order kept) that are of ``kind``: ``in-cluster`` (they talk to the cluster API) or
+    ``aws`` (they do not)."""
+    if kind not in LAYER_KINDS:
+        raise ValueError(f"unknown layer kind {kind!r}; allowed: {', '.join(LAYER_KINDS)}")
+    return [n for n in names if talks_to_cluster_api(stacks[n]) == (kind == "in-cluster")]
+
+
+def runner_project(outdir: Path, environment: str, environments: Sequence[str]) -> str:
+    """The name of the CodeBuild project that hosts ``environment``'s in-VPC GitHub Actions runners: the project
+    of the one webhook that starts builds on queued workflow jobs. Jobs select it with the label
+    ``codebuild-<project>-<run id>-<run attempt>``."""
+    found = []
+    for stack in environment_stacks(outdir, environment, environments).values():
+        resources = stack.get("resource") or {}
+        projects = resources.get("aws_codebuild_project") or {}
+        for webhook in (resources.get("aws_codebuild_webhook") or {}).values():
+            patterns = {f.get("pattern") for group in webhook.get("filter_group") or []
+                        for f in group.get("filter") or [] if f.get("type") == "EVENT"}
+            if RUNNER_WEBHOOK_EVENT not in patterns:
+                continue
+            reference = webhook["project_name"].removeprefix("${aws_codebuild_project.").removesuffix(".name}")
+            if reference in projects:
+                found.append(projects[reference]["name"])
+    if len(found) != 1:
+        raise LookupError(f"expected one CodeBuild project with a {RUNNER_WEBHOOK_EVENT} webhook in the stacks of "
+                          f"{environment!r}, found {len(found)}{': ' + ', '.join(found) if found else ''}. Does the "
+                          f"environment set `delivery` (the runners need its GitHub connection)?")
+    return found[0]
+
+
 def environment_stacks(outdir: Path, environment: str, environments: Sequence[str]) -> dict[str, dict]:
     stacks = load_stacks(outdir)
     mine = {n: s for n, s in stacks.items() if environment_of(n, environments) == environment}
