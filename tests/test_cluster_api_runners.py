@@ -108,17 +108,19 @@ def test_every_job_that_plans_or_applies_an_in_cluster_stack_runs_on_the_environ
     assert jobs_off_the_in_vpc_runner(workflows) == []
     assert {f"{w}.{j}" for w, wf in workflows.items() for j, job in wf["jobs"].items()
             if _runs_terraform_on_stacks(job) and "in-cluster" in _selected_layers(wf, job)} \
-        == {"deploy.in-cluster", "plan.plan-in-cluster"}
+        == {"deploy.in-cluster", "plan.plan-in-cluster", "plan.plan-in-cluster-protected"}
 
 
 @pytest.mark.parametrize(("workflow", "job", "break_it"), [
     ("deploy", "in-cluster", lambda job: job.update({"runs-on": "ubuntu-latest"})),
     ("plan", "plan-in-cluster", lambda job: job.update({"runs-on": "ubuntu-latest"})),
+    ("plan", "plan-in-cluster-protected", lambda job: job.update({"runs-on": "ubuntu-latest"})),
     ("deploy", "aws-layers", lambda job: [step.update(run=step["run"].replace(" --layers aws", ""))
                                           for step in job["steps"] if "--layers aws" in step.get("run", "")]),
     ("deploy", "in-cluster", lambda job: job.update(
         {"runs-on": "codebuild-${{ needs.aws-layers.outputs.role }}-${{ github.run_id }}-${{ github.run_attempt }}"})),
 ], ids=["deploy on a github-hosted runner", "plan on a github-hosted runner",
+        "approved plan on a github-hosted runner",
         "aws job that takes every stack", "label naming another output than the runner project"])
 def test_the_runner_rule_finds_a_job_put_back_on_the_wrong_runner(workflow, job, break_it):
     workflows = copy.deepcopy(load_workflows())
