@@ -193,17 +193,26 @@ def test_the_capacity_rule_finds_coredns_waiting_for_every_pool(stacks):
 
 # --- Helm releases whose pods need a GPU node --------------------------------------------------------------------
 
-def _requests_gpus(value) -> bool:
-    """Whether any pod spec inside ``value`` (a values tree) has a container asking for an nvidia.com resource."""
+#: What ``helm install --wait`` waits for (Jobs only with wait_for_jobs); a custom resource such as a training
+#: runtime is a template that starts no pod at install.
+HELM_WAITS_FOR = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
+
+
+def _requests_gpus(value, *, wait_for_jobs: bool = False) -> bool:
+    """Whether any pod spec inside ``value`` (a values tree) that the release waits for has a container asking for
+    an nvidia.com resource."""
+    if isinstance(value, dict) and "apiVersion" in value and "kind" in value:
+        if value["kind"] not in HELM_WAITS_FOR | ({"Job"} if wait_for_jobs else set()):
+            return False
     if isinstance(value, dict):
         for container in value.get("containers") or [] if isinstance(value.get("containers"), list) else []:
             wanted = {**(container.get("resources") or {}).get("limits", {}),
                       **(container.get("resources") or {}).get("requests", {})}
             if any(str(name).startswith("nvidia.com/") for name in wanted):
                 return True
-        return any(_requests_gpus(v) for v in value.values())
+        return any(_requests_gpus(v, wait_for_jobs=wait_for_jobs) for v in value.values())
     if isinstance(value, list):
-        return any(_requests_gpus(v) for v in value)
+        return any(_requests_gpus(v, wait_for_jobs=wait_for_jobs) for v in value)
     return False
 
 
@@ -213,7 +222,8 @@ def releases_giving_up_before_gpu_pods_are_ready(stack: dict) -> list[str]:
     problems = []
     for release in resources(stack, "helm_release").values():
         values = [yaml.safe_load(text) for text in release.get("values") or []]
-        if release.get("wait", True) and _requests_gpus(values) and release.get("timeout", 300) < budget:
+        if release.get("wait", True) and _requests_gpus(values, wait_for_jobs=release.get("wait_for_jobs", False)) \
+                and release.get("timeout", 300) < budget:
             problems.append(f"{release['name']}: waits {release.get('timeout', 300)} s for GPU pods; an empty "
                             f"pool needs up to {budget} s")
     return problems
