@@ -201,9 +201,9 @@ HELM_WAITS_FOR = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
 def _requests_gpus(value, *, wait_for_jobs: bool = False) -> bool:
     """Whether any pod spec inside ``value`` (a values tree) that the release waits for has a container asking for
     an nvidia.com resource."""
-    if isinstance(value, dict) and "apiVersion" in value and "kind" in value:
-        if value["kind"] not in HELM_WAITS_FOR | ({"Job"} if wait_for_jobs else set()):
-            return False
+    waited_for = HELM_WAITS_FOR | ({"Job"} if wait_for_jobs else set())
+    if isinstance(value, dict) and "apiVersion" in value and value.get("kind") not in waited_for:
+        return False
     if isinstance(value, dict):
         for container in value.get("containers") or [] if isinstance(value.get("containers"), list) else []:
             wanted = {**(container.get("resources") or {}).get("limits", {}),
