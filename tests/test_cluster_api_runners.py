@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests_support import resources
+from tests_support import ENVIRONMENT_NAMES, resources
 from tools.synth_diff.pipeline import runner_project, stacks_of_kind, talks_to_cluster_api
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / ".github" / "workflows"
@@ -176,7 +176,7 @@ def cluster_api_unreachable_from_runner(stack: dict, vpc_cidr: str) -> list[str]
     return problems
 
 
-@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("env_name", ENVIRONMENT_NAMES)
 def test_the_cluster_api_is_reachable_from_the_security_group_of_the_runner_the_workflows_select(
         synth_outdir, stacks, environments, env_name):
     project_name = runner_project(synth_outdir, env_name, list(environments))

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from platform_config.catalogue import load_catalogue
-from tests_support import resources
+from tests_support import ENVIRONMENT_NAMES, resources
 
 TEMPLATE_RESOURCES = "k8s.io/cluster-autoscaler/node-template/resources/"
 
@@ -74,16 +74,19 @@ def template_mismatches(cluster_stack: dict, platform_stack: dict) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("env_name", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("env_name", ENVIRONMENT_NAMES)
 def test_for_every_pool_the_template_resources_equal_what_the_gpu_operator_will_advertise(stacks, env_name):
     assert template_mismatches(stacks[f"{env_name}-cluster"], stacks[f"{env_name}-platform"]) == []
 
 
-def test_a_mig_pool_tells_the_autoscaler_it_offers_no_whole_gpu(stacks, environments):
-    stack = stacks["prod-cluster"]
-    for name, group in resources(stack, "aws_eks_node_group").items():
-        if "nvidia.com/mig.config" in (group.get("labels") or {}):
-            assert template_resources(stack, name)["nvidia.com/gpu"] == 0
+def test_a_mig_pool_tells_the_autoscaler_it_offers_no_whole_gpu(stacks):
+    mig_pools = 0
+    for stack in stacks.values():
+        for name, group in resources(stack, "aws_eks_node_group").items():
+            if "nvidia.com/mig.config" in (group.get("labels") or {}):
+                mig_pools += 1
+                assert template_resources(stack, name)["nvidia.com/gpu"] == 0
+    assert mig_pools
 
 
 def test_the_template_rule_finds_a_mig_pool_without_its_zero_gpu_tag(stacks):
