@@ -230,17 +230,31 @@ def releases_giving_up_before_gpu_pods_are_ready(stack: dict) -> list[str]:
 
 
 def test_waiting_releases_with_gpu_pods_allow_for_scale_from_zero_a_mig_reboot_and_a_large_image(stacks):
-    with_gpu_pods = [r["name"] for s in stacks.values() for r in resources(s, "helm_release").values()
-                     if _requests_gpus([yaml.safe_load(t) for t in r.get("values") or []])]
-    assert "inference-servers" in with_gpu_pods
     for name, stack in stacks.items():
         assert releases_giving_up_before_gpu_pods_are_ready(stack) == [], name
 
 
-def test_the_release_rule_finds_the_inference_servers_back_at_the_default_timeout(stacks):
-    stack = copy.deepcopy(stacks["prod-workloads"])
-    for release in resources(stack, "helm_release").values():
-        if release["name"] == "inference-servers":
-            release["timeout"] = 600
-    assert [p.split(":")[0] for p in releases_giving_up_before_gpu_pods_are_ready(stack)] == ["inference-servers"]
+#: A Deployment on the MIG pool, as a release of manifests would carry it.
+GPU_DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": "server", "namespace": "inference"},
+                  "spec": {"template": {"spec": {"containers": [{"name": "server", "image": "server:1", "resources": {
+                      "limits": {"nvidia.com/mig-3g.40gb": 1}}}]}}}}
 
+
+@pytest.mark.parametrize(("release_settings", "refused"), [
+    ({"timeout": 600}, True), ({"timeout": 600, "wait": False}, False),
+    ({"timeout": load_catalogue().gpu_pod_readiness_seconds}, False),
+], ids=["waits 600 s", "does not wait", "waits the whole budget"])
+def test_the_release_rule_finds_a_release_that_gives_up_on_gpu_pods(stacks, release_settings, refused):
+    stack = copy.deepcopy(stacks["prod-workloads"])
+    stack["resource"]["helm_release"]["gpu-server"] = {
+        "name": "gpu-server", "values": [yaml.safe_dump({"resources": [GPU_DEPLOYMENT]})], **release_settings}
+    assert bool(releases_giving_up_before_gpu_pods_are_ready(stack)) is refused
+
+
+def test_a_custom_resource_with_a_gpu_pod_template_is_not_waited_for(stacks):
+    stack = copy.deepcopy(stacks["prod-workloads"])
+    runtime = {**GPU_DEPLOYMENT, "apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "ClusterTrainingRuntime"}
+    stack["resource"]["helm_release"]["runtimes"] = {
+        "name": "runtimes", "values": [yaml.safe_dump({"resources": [runtime]})], "timeout": 600}
+    assert releases_giving_up_before_gpu_pods_are_ready(stack) == []
