@@ -93,6 +93,8 @@ def _ports(ports: list[str] | None) -> list[dict[str, Any]] | None:
 def _peer(rule: dict[str, Any], namespace: str, vpc_cidr: str) -> dict[str, Any]:
     if rule.get("same_namespace"):
         return {"podSelector": {}}
+    if rule.get("all_namespaces"):
+        return {"namespaceSelector": {}}
     if "namespace" in rule:
         peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {
             "kubernetes.io/metadata.name": rule["namespace"]}}}
@@ -124,24 +126,33 @@ def _policy(name: str, namespace: str, rules: dict[str, Any], vpc_cidr: str) -> 
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}
 
 
-def network_policies(namespace: str, vpc_cidr: str) -> list[Manifest]:
-    """Default-deny for all traffic in and out, then the platform's allow rules for this namespace."""
+#: Created by EKS, not by the platform; its controllers (CoreDNS, metrics-server, the load balancer controller,
+#: the cluster autoscaler) are guarded like the system namespaces the platform creates.
+KUBE_SYSTEM = "kube-system"
+
+
+def network_policies(namespace: str, vpc_cidr: str, *, system: bool = False) -> list[Manifest]:
+    """Default-deny for all traffic in and out, then the platform's allow rules for this namespace (the system
+    namespaces' common rules when ``system``)."""
     deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
             "metadata": {"name": "default-deny", "namespace": namespace},
             "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}
     rules = _data("network_policies.yaml")
-    allowed = {**rules["common"], **rules["per_namespace"].get(namespace, {})}
+    allowed = {**rules["system_common" if system else "common"], **rules["per_namespace"].get(namespace, {})}
     return [deny, *(_policy(name, namespace, body, vpc_cidr) for name, body in allowed.items())]
 
 
 def namespace_guardrails(environment: Environment) -> list[Manifest]:
-    """Per application namespace: its quota, container defaults and network policies."""
+    """Per application namespace: its quota, container defaults and network policies; per system namespace
+    (kube-system included): its network policies."""
     manifests = []
     vpc_cidr = str(environment.network.vpc_cidr)
     for namespace in application_namespaces():
         manifests.append(resource_quota(namespace, environment.platform.namespace_quotas[namespace]))
         manifests.append(limit_range(namespace))
         manifests.extend(network_policies(namespace, vpc_cidr))
+    for namespace in [KUBE_SYSTEM, *system_namespaces()]:
+        manifests.extend(network_policies(namespace, vpc_cidr, system=True))
     return manifests
 
 

@@ -10,6 +10,7 @@ from cdktf import S3Backend, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
 
+from platform_config.layers import layers_of
 from platform_config.models import Environment
 
 
@@ -18,6 +19,10 @@ class LayerStack(TerraformStack):
     with native locking whose key is ``<key_prefix>/<env>/<layer>.tfstate``."""
 
     def __init__(self, scope: Construct, *, environment: Environment, layer: str) -> None:
+        allowed = layers_of(environment)
+        if layer not in allowed:
+            raise ValueError(f"layer {layer!r} of environment {environment.name} is not one of its layers "
+                             f"({', '.join(allowed)}): list it in platform_config/layers.py")
         super().__init__(scope, f"{environment.name}-{layer}")
         self.environment = environment
         backend = environment.state_backend

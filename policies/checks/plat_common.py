@@ -177,12 +177,24 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def plain(value: Any) -> Any:
+    """A parsed JSON document without checkov's wrappers: every one-element list becomes its element and the
+    ``__startline__``/``__endline__`` keys go. For IAM documents that changes nothing (``"Action": ["x"]`` and
+    ``"Action": "x"`` mean the same); read lists with ``as_list``."""
+    if isinstance(value, list):
+        return plain(value[0]) if len(value) == 1 else [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items() if k not in _LINE_KEYS}
+    return value
+
+
 def policy_document(conf: dict[str, Any], key: str = "policy") -> dict[str, Any] | None:
-    """An IAM/resource policy attribute as a dict: checkov hands over literal JSON text either parsed or as the
-    string; an expression (a data source's ``.json``) or text that is not JSON gives None."""
+    """An IAM/resource policy attribute as a plain dict: the gate hands literal JSON text over parsed (checkov
+    then wraps every value in a list), a document may also arrive as the string; an expression (a data source's
+    ``.json``) or text that is not JSON gives None."""
     text = scalar(conf, key)
     if isinstance(text, dict):
-        return text
+        return plain(text)
     if isinstance(text, str):
         try:
             document = json.loads(text)

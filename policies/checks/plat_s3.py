@@ -4,12 +4,11 @@ file, since those settings live in separate resources."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from checkov.common.models.enums import CheckCategories
-from plat_common import PlatformCheck, scalar
+from plat_common import PlatformCheck, policy_document
 
 BUCKET_POLICY = ["aws_s3_bucket_policy"]
 
@@ -44,15 +43,8 @@ class BucketPolicyDeniesInsecureTransport(PlatformCheck):
             resources=BUCKET_POLICY, categories=[CheckCategories.ENCRYPTION])
 
     def problems(self, conf: dict[str, Any]) -> Iterator[str]:
-        text = scalar(conf, "policy")
-        if isinstance(text, dict):
-            policy = text
-        else:
-            try:
-                policy = json.loads(text) if isinstance(text, str) else None
-            except ValueError:
-                policy = None
-        if not isinstance(policy, dict):
+        policy = policy_document(conf)
+        if policy is None:
             yield ("policy is not literal JSON (an expression or a data source): write it as a JSON string so "
                    "it can be reviewed and checked")
             return

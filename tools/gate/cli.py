@@ -11,11 +11,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from tools.gate import policy, report, scan, stacks
+from tools.gate import expected, policy, report, scan, stacks
 from tools.gate.stacks import GateError
-from tools.gate.verdict import Problem, decide
+from tools.gate.verdict import JoinedResult, Problem, decide
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: platform_config's data files: the reviewed identities and namespaces some checks compare against.
+DATA_DIR = REPO_ROOT / "platform_config" / "data"
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 REPORT_FILES = ("gate-summary.json", "gate.sarif", "checkov-results.json", "checkov.log")
 
@@ -29,11 +31,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--policies", type=Path, default=REPO_ROOT / "policies",
                         help="checkov.yaml, skips.yaml, why.yaml and checks/ (default: the repository's)")
     parser.add_argument("--environments", type=Path, default=policy.default_environments_dir(),
-                        help="environment files, read for each environment's tier (tier-scoped skips); default: "
+                        help="environment files: which stacks to expect (each environment times each of its "
+                             "layers), each environment's tier (tier-scoped skips) and viewer principals; default: "
                              "$PLATFORM_ENV_DIR or environments/, as for the synth")
     parser.add_argument("--checkov", type=Path,
                         default=Path(os.environ.get("GATE_CHECKOV", REPO_ROOT / ".venv-checkov" / "bin" / "checkov")),
                         help="the checkov executable (default: .venv-checkov/bin/checkov, or $GATE_CHECKOV)")
+    parser.add_argument("--manifest-stacks", action="store_true",
+                        help="gate the stacks manifest.json lists instead of the expected ones: for hand-made "
+                             "fixture folders that are no synth of environments/, never for a synth")
     parser.add_argument("--keep-scratch", action="store_true",
                         help="keep the prepared copies and checkov's raw output, and print where they are")
     return parser.parse_args(argv)
@@ -45,6 +51,19 @@ def _display(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path.resolve())
+
+
+def _joined_results(policies: policy.Policies, prepared: list[stacks.PreparedStack],
+                    viewers: dict[str, set[str]]) -> list[JoinedResult]:
+    if policies.joined is None:
+        return []
+    documents = {p.stack.name: p.document for p in prepared}
+    try:
+        findings = policies.joined.run(documents, viewers, DATA_DIR)
+    except Exception as error:  # a crashing check must stop the gate, never pass it
+        raise GateError(f"policies/joined_checks.py failed: {type(error).__name__}: {error}") from None
+    return [JoinedResult(stack=f.stack, check_id=f.check.id, check_name=f.check.name, resource=f.resource,
+                         passed=f.passed, why=f.check.why, details=tuple(f.details)) for f in findings]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,22 +90,30 @@ def _gate(args: argparse.Namespace, scratch: Path, started: float) -> int:
     if not args.checkov.is_file():
         raise GateError(f"checkov not found at {args.checkov}: run 'make checkov-env' to create .venv-checkov")
     manifest_stacks = stacks.read_manifest(args.out)
+    if args.manifest_stacks:
+        gated, problems, viewers = manifest_stacks, [], {}
+        for path in stacks.unlisted_stack_files(args.out, manifest_stacks):
+            print(f"note: {_display(path)} is not in manifest.json and is not gated")
+    else:
+        environments = expected.environments(args.environments)
+        gated, problems = expected.stacks_to_gate(args.out, manifest_stacks, expected.expected_names(environments))
+        viewers = expected.viewer_principals(environments)
 
     scan_root = scratch / "stacks"
     scan_root.mkdir()
-    prepared, problems = [], []
-    for index, stack in enumerate(manifest_stacks):
+    prepared = []
+    for index, stack in enumerate(gated):
         try:
             prepared.append(stacks.prepare(stack, scan_root, index))
         except GateError as error:
             problems.append(Problem("missing-stack", str(error), stack.name))
-    for path in stacks.unlisted_stack_files(args.out, manifest_stacks):
-        print(f"note: {_display(path)} is not in manifest.json (left by an older synth?) and is not gated")
 
     # checkov.yaml names the checks folder relative to the project root, the folder that holds policies/.
     project_root = args.policies.resolve().parent
-    run = scan.run(args.checkov, policies, scan_root, scratch, cwd=project_root) if prepared else None
-    verdict = decide(manifest_stacks, prepared, run, policies, _display, problems)
+    run = scan.run(args.checkov, policies, scan_root, scratch, cwd=project_root,
+                   data_dir=DATA_DIR) if prepared else None
+    verdict = decide(gated, prepared, run, policies, _display, problems,
+                     _joined_results(policies, prepared, viewers))
     seconds = time.monotonic() - started
 
     summary_path, sarif_path = (args.reports / name for name in REPORT_FILES[:2])

@@ -9,10 +9,13 @@ by accident (its own skip list, a check filter, soft-fail, another framework).
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -45,6 +48,10 @@ class Skip:
     stacks: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
     tiers: tuple[str, ...] = ()
+    #: Checks whose results the reason rests on: the skip waives a failure only where each of them gave a result
+    #: in the same stack and none failed (a skip of an administrator role "because only environment X can assume
+    #: it" holds only while the trust check passes).
+    backed_by: tuple[str, ...] = ()
 
     def covers(self, check_id: str, stack: str, resource: str, tier: str | None = None) -> bool:
         return (check_id == self.check_id
@@ -72,6 +79,8 @@ class Policies:
     graph_check_targets: dict[str, frozenset[str]]
     #: environment name -> its tier, from the environment files; a stack ``<env>-<layer>`` has its environment's.
     environment_tiers: dict[str, str] = field(default_factory=dict)
+    #: ``policies/joined_checks.py``: the checks that join resources, run by the gate (None: no such file).
+    joined: ModuleType | None = None
 
     def tier_of(self, stack: str) -> str | None:
         """The tier of the environment a stack belongs to (the longest environment name it starts with), or None
@@ -130,8 +139,8 @@ def load_skips(path: Path) -> tuple[Skip, ...]:
     skips, seen = [], set()
     for number, entry in enumerate(entries, start=1):
         where = f"{path}: skip #{number}"
-        if not isinstance(entry, dict) or set(entry) - {"id", "reason", "tiers", "stacks", "resources"}:
-            raise GateError(f"{where}: expected keys id, reason and optionally tiers, stacks, resources")
+        if not isinstance(entry, dict) or set(entry) - {"id", "reason", "tiers", "stacks", "resources", "backed_by"}:
+            raise GateError(f"{where}: expected keys id, reason and optionally tiers, stacks, resources, backed_by")
         check_id, reason = entry.get("id"), entry.get("reason")
         if not isinstance(check_id, str) or not _CHECK_ID.match(check_id):
             raise GateError(f"{where}: id {check_id!r} is not a checkov check id")
@@ -146,12 +155,15 @@ def load_skips(path: Path) -> tuple[Skip, ...]:
         unknown_tiers = [t for t in tiers if t not in TIERS]
         if unknown_tiers:
             raise GateError(f"{where} ({check_id}): tiers {unknown_tiers} unknown; allowed: {', '.join(TIERS)}")
+        backed_by = tuple(_as_list(entry.get("backed_by")))
+        if not all(isinstance(c, str) and _CHECK_ID.match(c) for c in backed_by):
+            raise GateError(f"{where} ({check_id}): backed_by must list check ids")
         key = (check_id, tiers, stacks, resources)
         if key in seen:
             raise GateError(f"{where}: {check_id} is listed twice with the same scope")
         seen.add(key)
         skips.append(Skip(check_id=check_id, reason=" ".join(reason.split()), stacks=stacks, resources=resources,
-                          tiers=tiers))
+                          tiers=tiers, backed_by=backed_by))
     return tuple(skips)
 
 
@@ -209,6 +221,19 @@ def load_environment_tiers(directory: Path) -> dict[str, str]:
     return tiers
 
 
+def load_joined_checks(path: Path) -> ModuleType | None:
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("policies_joined_checks", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # a broken checks file must stop the gate, whatever it raises
+        raise GateError(f"{path} cannot be loaded: {type(error).__name__}: {error}") from None
+    return module
+
+
 def load(folder: Path, environments_dir: Path | None = None) -> Policies:
     checks_dir = folder / "checks"
     if not (checks_dir / "__init__.py").is_file():
@@ -218,4 +243,5 @@ def load(folder: Path, environments_dir: Path | None = None) -> Policies:
     return Policies(folder=folder, config_file=config_file, checks_dir=checks_dir,
                     skips=load_skips(folder / "skips.yaml"), why=load_why(folder / "why.yaml"),
                     graph_check_targets=load_graph_checks(checks_dir),
-                    environment_tiers=load_environment_tiers(environments_dir) if environments_dir else {})
+                    environment_tiers=load_environment_tiers(environments_dir) if environments_dir else {},
+                    joined=load_joined_checks(folder / "joined_checks.py"))

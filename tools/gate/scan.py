@@ -40,10 +40,11 @@ class CheckovRun:
     exit_code: int
 
 
-def _environment() -> dict[str, str]:
+def _environment(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(_STRIPPED_ENV_PREFIXES) and k not in _STRIPPED_ENV}
     env.update(_GATE_ENV)
+    env["PLATFORM_CONFIG_DATA"] = str(data_dir)  # the reviewed lists some custom checks read
     return env
 
 
@@ -62,14 +63,15 @@ def _results(document: Any) -> list[dict[str, Any]]:
     return [r for r in reports if isinstance(r, dict) and r.get("check_type", FRAMEWORK) == FRAMEWORK]
 
 
-def run(checkov: Path, policies: Policies, scan_root: Path, work_dir: Path, cwd: Path) -> CheckovRun:
+def run(checkov: Path, policies: Policies, scan_root: Path, work_dir: Path, cwd: Path,
+        data_dir: Path) -> CheckovRun:
     if not checkov.is_file():
         raise GateError(f"checkov not found at {checkov}: run 'make checkov-env' to create .venv-checkov")
     output_dir = work_dir / "checkov-output"
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
-        completed = subprocess.run(command(checkov, policies, scan_root, output_dir), cwd=cwd, env=_environment(),
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        completed = subprocess.run(command(checkov, policies, scan_root, output_dir), cwd=cwd,
+                                   env=_environment(data_dir), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    text=True, timeout=TIMEOUT_SECONDS, check=False)
     except subprocess.TimeoutExpired:
         raise GateError(f"checkov did not finish within {TIMEOUT_SECONDS} s") from None

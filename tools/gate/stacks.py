@@ -47,6 +47,8 @@ class PreparedStack:
     #: every resource's ``type.name`` (``data.type.name`` for data sources).
     addresses: list[str]
     notes: list[str] = field(default_factory=list)
+    #: the prepared document itself, for the checks the gate runs over whole stacks.
+    document: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 def read_manifest(out_dir: Path) -> list[Stack]:
@@ -102,6 +104,83 @@ def strip_nulls(value: Any) -> tuple[Any, int]:
     return value, 0
 
 
+def _is_policy_key(key: str) -> bool:
+    return key in ("policy", "assume_role_policy") or key.endswith("_policy")
+
+
+def parse_policy_strings(value: Any) -> tuple[Any, int]:
+    """``value`` with every policy attribute written as a JSON string (``policy``, ``assume_role_policy``,
+    ``*_policy``, at any depth) replaced by the parsed document, and how many were parsed. Only IAM-shaped
+    documents (an object with ``Statement``) are parsed: an ECR lifecycle policy or an expression stays as it is.
+    Terraform compares these documents by content, so the object means the same as the string."""
+    if isinstance(value, list):
+        parsed = [parse_policy_strings(item) for item in value]
+        return [item for item, _ in parsed], sum(count for _, count in parsed)
+    if not isinstance(value, dict):
+        return value, 0
+    result, total = {}, 0
+    for key, item in value.items():
+        if isinstance(item, str) and _is_policy_key(key):
+            try:
+                document = json.loads(item)
+            except ValueError:
+                document = None
+            if isinstance(document, dict) and "Statement" in document:
+                result[key] = document
+                total += 1
+                continue
+        result[key], count = parse_policy_strings(item)
+        total += count
+    return result, total
+
+
+_OIDC_PROVIDER_ARN = re.compile(r"^\$\{aws_iam_openid_connect_provider\.([^.}]+)\.arn\}$")
+
+
+def _account_id(document: dict[str, Any]) -> str:
+    """The account the stack's AWS provider is allowed to touch (the account an ARN of the stack names)."""
+    for provider in (document.get("provider") or {}).get("aws") or []:
+        accounts = provider.get("allowed_account_ids") if isinstance(provider, dict) else None
+        if isinstance(accounts, list) and len(accounts) == 1 and isinstance(accounts[0], str):
+            return accounts[0]
+    return "000000000000"
+
+
+def resolve_oidc_principals(document: dict[str, Any]) -> int:
+    """Replace each ``Federated`` principal that references an OIDC provider of the same stack
+    (``${aws_iam_openid_connect_provider.<name>.arn}``) with the ARN AWS gives that provider,
+    ``arn:aws:iam::<account>:oidc-provider/<host of its url>``, in place; returns how many. Checks that recognize
+    a provider by its URL (CKV_AWS_393 looks for ``oidc-provider/token.actions.githubusercontent.com``) pass a
+    reference whatever the trust allows. A provider whose url is itself an expression (EKS's issuer) is left."""
+    providers = (document.get("resource") or {}).get("aws_iam_openid_connect_provider") or {}
+    account, resolved = _account_id(document), 0
+
+    def provider_arn(reference: Any) -> Any:
+        match = _OIDC_PROVIDER_ARN.match(reference) if isinstance(reference, str) else None
+        url = (providers.get(match.group(1)) or {}).get("url") if match else None
+        if not isinstance(url, str) or "${" in url:
+            return reference
+        return f"arn:aws:iam::{account}:oidc-provider/{url.removeprefix('https://').rstrip('/')}"
+
+    def walk(value: Any) -> None:
+        nonlocal resolved
+        if isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            principal = value.get("Principal")
+            if isinstance(principal, dict) and "Federated" in principal:
+                federated = principal["Federated"]
+                new = [provider_arn(f) for f in federated] if isinstance(federated, list) else provider_arn(federated)
+                resolved += new != federated
+                principal["Federated"] = new
+            for item in value.values():
+                walk(item)
+
+    walk(document.get("resource"))
+    return resolved
+
+
 def prepare_document(document: Any) -> tuple[dict[str, Any], list[str]]:
     """The document as checkov should see it, and notes on what was changed."""
     if not isinstance(document, dict):
@@ -110,6 +189,12 @@ def prepare_document(document: Any) -> tuple[dict[str, Any], list[str]]:
     notes = []
     if nulls:
         notes.append(f"stripped {nulls} explicit null(s)")
+    cleaned, policies = parse_policy_strings(cleaned)
+    if policies:
+        notes.append(f"parsed {policies} policy document(s) written as JSON strings")
+    federated = resolve_oidc_principals(cleaned)
+    if federated:
+        notes.append(f"resolved {federated} Federated principal(s) to their OIDC provider's ARN")
     terraform = cleaned.get("terraform")
     if isinstance(terraform, dict) and "required_version" in terraform:
         del terraform["required_version"]
@@ -193,7 +278,7 @@ def prepare(stack: Stack, scan_root: Path, index: int) -> PreparedStack:
     try:
         original = stack.source.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise GateError(f"stack {stack.name}: {stack.source} does not exist (listed in manifest.json)") from None
+        raise GateError(f"stack {stack.name}: {stack.source} does not exist") from None
     except OSError as error:
         raise GateError(f"stack {stack.name}: cannot read {stack.source}: {error}") from None
     try:
@@ -208,4 +293,5 @@ def prepare(stack: Stack, scan_root: Path, index: int) -> PreparedStack:
     return PreparedStack(
         stack=stack, scan_file=scan_file, scan_lines=resource_lines(text),
         source_lines={address: line for line, address in resource_lines(original).items()},
-        construct_paths=_construct_paths(document), addresses=_addresses(document), notes=notes)
+        construct_paths=_construct_paths(document), addresses=_addresses(document), notes=notes,
+        document=document)

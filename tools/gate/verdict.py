@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -100,20 +100,50 @@ def _missing_graph_results(prepared: list[PreparedStack], results: list[Result],
     return missing
 
 
+@dataclass(frozen=True)
+class JoinedResult:
+    """A result of a check the gate runs itself (policies/joined_checks.py), already attributed."""
+
+    stack: str
+    check_id: str
+    check_name: str
+    resource: str
+    passed: bool
+    why: str
+    details: tuple[str, ...] = ()
+
+
+def _backing_holds(skip: Skip, stack: str, raw: list[Result]) -> bool:
+    """Each check the skip rests on gave a result in the stack, and none failed."""
+    for check_id in skip.backed_by:
+        outcomes = [r.outcome for r in raw if r.stack == stack and r.check_id == check_id]
+        if not outcomes or FAILED in outcomes:
+            return False
+    return True
+
+
 def decide(stacks: list[Stack], prepared: list[PreparedStack], run: CheckovRun | None, policies: Policies,
-           display_path: Callable[[Path], str], problems: list[Problem]) -> Verdict:
-    """Classify every record of ``run``. ``stacks`` are all stacks of the manifest, ``prepared`` those that
-    could be copied for scanning; ``problems`` were found before the scan (a stack file missing or not JSON).
-    ``display_path`` turns a stack's source path into the string the reports show."""
+           display_path: Callable[[Path], str], problems: list[Problem],
+           joined: list[JoinedResult] = ()) -> Verdict:
+    """Classify every record of ``run`` and every result of the gate's own ``joined`` checks. ``stacks`` are
+    the stacks gated, ``prepared`` those that could be copied for scanning; ``problems`` were found before the
+    scan (a stack missing, extra or not JSON). ``display_path`` turns a stack's source path into the string the
+    reports show."""
     by_folder = {p.scan_file.parent.name: p for p in prepared}
+    by_name = {p.stack.name: p for p in prepared}
     summaries = {s.name: StackSummary(name=s.name, source_file=display_path(s.source)) for s in stacks}
     for p in prepared:
         summaries[p.stack.name].resources = len(p.addresses)
         summaries[p.stack.name].notes.extend(p.notes)
-    not_prepared = {problem.stack for problem in problems}
-    results: list[Result] = []
-    skip_use: Counter[Skip] = Counter()
+    not_prepared = {s.name for s in stacks} - {p.stack.name for p in prepared}
+    raw: list[Result] = []
     problems = list(problems)
+
+    def result(stack: PreparedStack, check_id: str, check_name: str, resource: str, outcome: str, why: str,
+               details: tuple[str, ...]) -> Result:
+        return Result(stack=stack.stack.name, check_id=check_id, check_name=check_name, resource=resource,
+                      outcome=outcome, why=why, details=details, construct_path=stack.construct_paths.get(resource),
+                      source_file=display_path(stack.stack.source), source_line=stack.source_lines.get(resource))
 
     for record in run.records if run else []:
         folder = _folder_of(str(record.get("file_path", "")))
@@ -126,26 +156,35 @@ def decide(stacks: list[Stack], prepared: list[PreparedStack], run: CheckovRun |
         line_range = record.get("file_line_range") or [0]
         resource = stack.scan_lines.get(line_range[0]) or str(record.get("resource"))
         check_id = str(record.get("check_id"))
-        outcome = record["result"]
-        if outcome == SKIPPED:
+        if record["result"] == SKIPPED:
             problems.append(Problem("unexpected-skip",
                                     f"checkov skipped {check_id} on {resource} by itself "
                                     f"({record.get('check_result', {}).get('suppress_comment')}): skips belong in "
                                     "policies/skips.yaml", stack.stack.name))
             continue
-        # A skip waives failures only: a check that passes under a skip still counts as passed.
-        skip = policies.skip_for(check_id, stack.stack.name, resource) if outcome == FAILED else None
+        raw.append(result(stack, check_id, str(record.get("check_name") or ""), resource, record["result"],
+                          _why(record, policies), tuple(str(d) for d in record.get("details") or [])))
+    for item in joined:
+        if item.stack in by_name:
+            raw.append(result(by_name[item.stack], item.check_id, item.check_name, item.resource,
+                              PASSED if item.passed else FAILED, item.why, item.details))
+
+    # A skip waives failures only (a check that passes under a skip still counts as passed), and a skip backed
+    # by checks only while they hold in the stack.
+    results: list[Result] = []
+    skip_use: Counter[Skip] = Counter()
+    for item in raw:
+        skip = policies.skip_for(item.check_id, item.stack, item.resource) if item.outcome == FAILED else None
+        if skip is not None and not _backing_holds(skip, item.stack, raw):
+            item = replace(item, details=(*item.details, f"the skip of policies/skips.yaml does not apply: it rests "
+                                                         f"on {', '.join(skip.backed_by)}, which do not pass here"))
+            skip = None
         if skip is not None:
             skip_use[skip] += 1
-            outcome = SKIPPED
-        results.append(Result(
-            stack=stack.stack.name, check_id=check_id, check_name=str(record.get("check_name") or ""),
-            resource=resource, outcome=outcome, why=_why(record, policies),
-            details=tuple(str(d) for d in record.get("details") or []),
-            construct_path=stack.construct_paths.get(resource), source_file=display_path(stack.stack.source),
-            source_line=stack.source_lines.get(resource), skip_reason=skip.reason if skip else None))
-        summary = summaries[stack.stack.name]
-        setattr(summary, outcome, getattr(summary, outcome) + 1)
+            item = replace(item, outcome=SKIPPED, skip_reason=skip.reason)
+        results.append(item)
+        summary = summaries[item.stack]
+        setattr(summary, item.outcome, getattr(summary, item.outcome) + 1)
 
     if run is not None:
         unparsed: set[str] = set()
