@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +58,32 @@ def stack_environments(stacks: dict[str, dict], environments: dict[str, Environm
         return environments[max(names, key=len)]
 
     return {name: owner(name) for name in stacks}
+
+
+@dataclass
+class MutationRuns:
+    """The gate over the real synth (``real``) and over each mutant of tests/gate_mutations.py (by name), all
+    in one gate process: one checkov run scans each distinct prepared stack once."""
+
+    real: Any
+    mutants: dict[str, tuple[Any, list]]  # name -> (GateRun, what the gate must report)
+
+
+@pytest.fixture(scope="session")
+def mutation_runs(synth_outdir: Path, tmp_path_factory: pytest.TempPathFactory) -> MutationRuns:
+    from gate_mutations import MUTANTS, Folder
+
+    from tools.gate.harness import run_gate_many
+
+    root = tmp_path_factory.mktemp("mutants")
+    folders, expected = [], {}
+    for mutant in MUTANTS:
+        target = root / mutant.name
+        shutil.copytree(synth_outdir, target)
+        folder = Folder(target)
+        expected[mutant.name] = mutant.apply(folder)
+        folder.write()
+        folders.append(target)
+    runs = run_gate_many([synth_outdir, *folders], tmp_path_factory.mktemp("mutant-reports"))
+    return MutationRuns(real=runs[0], mutants={m.name: (run, expected[m.name])
+                                               for m, run in zip(MUTANTS, runs[1:], strict=True)})

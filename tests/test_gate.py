@@ -177,9 +177,9 @@ def _decide(tmp_path: Path, records: list[dict], *, parsing_errors=(), skips=())
     folder = write_synth_folder(tmp_path / "out", {"s": security_group_stack(ingress=OPEN_SSH_INGRESS)})
     stack = stacks.read_manifest(folder)[0]
     (tmp_path / "scan").mkdir()
-    prepared = stacks.prepare(stack, tmp_path / "scan", 0)
+    prepared = stacks.prepare(stack, tmp_path / "scan")
     for record in records:
-        record.setdefault("file_path", "/00-s/cdk.tf.json")
+        record.setdefault("file_path", f"/{prepared.scan_file.parent.name}/cdk.tf.json")
         record.setdefault("file_line_range", [next(iter(prepared.scan_lines))])
     run = CheckovRun(version="3.3.30", records=records, parsing_errors=list(parsing_errors), errors=[], stderr="",
                      raw={}, exit_code=1)
@@ -226,7 +226,7 @@ def accident_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def accident_run(accident_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> GateRun:
-    return run_gate(accident_folder, tmp_path_factory.mktemp("accident-reports"))
+    return run_gate(accident_folder, tmp_path_factory.mktemp("accident-reports"), "--manifest-stacks")
 
 
 def test_canary_cdktf_nulls_hide_an_open_ssh_rule_from_plain_checkov(accident_folder):
@@ -273,7 +273,7 @@ def test_parsing_errors_and_crashing_checks_fail_the_gate(tmp_path):
         "dev-ok": security_group_stack(ingress={**OPEN_SSH_INGRESS, "from_port": 443, "to_port": 443}),
         "dev-unparsable": {"resource": {"aws_s3_bucket": {"logs": "not an object"}}}})
     # WHEN the gate runs with those policies
-    run = run_gate(folder, tmp_path / "reports", "--policies", str(tmp_path / "policies"))
+    run = run_gate(folder, tmp_path / "reports", "--policies", str(tmp_path / "policies"), "--manifest-stacks")
     # THEN both fail it, with clean messages
     assert run.exit_code == 1
     kinds = run.problem_kinds()
@@ -284,7 +284,7 @@ def test_parsing_errors_and_crashing_checks_fail_the_gate(tmp_path):
 
 
 def test_without_the_checkov_environment_the_gate_says_how_to_create_it(accident_folder, tmp_path):
-    run = run_gate(accident_folder, tmp_path, "--checkov", str(tmp_path / "no-checkov"))
+    run = run_gate(accident_folder, tmp_path, "--checkov", str(tmp_path / "no-checkov"), "--manifest-stacks")
     assert run.exit_code == 2
     assert "make checkov-env" in run.stderr
     assert "Traceback" not in run.output
@@ -302,14 +302,15 @@ def test_without_a_synth_output_the_gate_says_so(tmp_path):
 # the real synth: the gate passes it, and fails each regression on a copy of it
 
 @pytest.fixture(scope="module")
-def real_run(synth_outdir: Path, tmp_path_factory: pytest.TempPathFactory) -> GateRun:
-    return run_gate(synth_outdir, tmp_path_factory.mktemp("real-reports"))
+def real_run(mutation_runs) -> GateRun:
+    """The gate over the real synth: the first folder of the session's one gate run over it and its mutants."""
+    return mutation_runs.real
 
 
 def test_the_real_synth_passes_the_gate(real_run, synth_outdir):
     manifest = json.loads((synth_outdir / "manifest.json").read_text())
     assert real_run.summary is not None, real_run.output
-    assert [s["name"] for s in real_run.summary["stacks"]] == list(manifest["stacks"])
+    assert sorted(s["name"] for s in real_run.summary["stacks"]) == sorted(manifest["stacks"])
     assert all(s["passed"] > 0 for s in real_run.summary["stacks"])
     assert real_run.exit_code == 0, real_run.stdout
 

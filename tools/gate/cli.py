@@ -9,6 +9,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from tools.gate import expected, policy, report, scan, stacks
@@ -24,8 +25,10 @@ REPORT_FILES = ("gate-summary.json", "gate.sarif", "checkov-results.json", "chec
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.gate", description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("cdktf.out"),
-                        help="synthesized folder with manifest.json and stacks/ (default: cdktf.out)")
+    parser.add_argument("--out", type=Path, action="append",
+                        help="synthesized folder with manifest.json and stacks/ (default: cdktf.out); repeat it to "
+                             "gate several folders with one checkov run, each with its own verdict and reports "
+                             "in <reports>/<n>")
     parser.add_argument("--reports", type=Path, default=Path("reports"),
                         help="where gate-summary.json and gate.sarif go (default: reports)")
     parser.add_argument("--policies", type=Path, default=REPO_ROOT / "policies",
@@ -42,7 +45,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                              "fixture folders that are no synth of environments/, never for a synth")
     parser.add_argument("--keep-scratch", action="store_true",
                         help="keep the prepared copies and checkov's raw output, and print where they are")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.out = args.out or [Path("cdktf.out")]
+    return args
 
 
 def _display(path: Path) -> str:
@@ -66,12 +71,34 @@ def _joined_results(policies: policy.Policies, prepared: list[stacks.PreparedSta
                          passed=f.passed, why=f.check.why, details=tuple(f.details)) for f in findings]
 
 
+def _secret_results(policies: policy.Policies, prepared: list[stacks.PreparedStack], records: list[dict],
+                    files: dict[str, dict[str, str]]) -> list[JoinedResult]:
+    """The secrets scan's findings on this folder's stacks, named by the resource whose text held them."""
+    by_folder = {p.scan_file.parent.name: p for p in prepared}
+    results = []
+    for record in records:
+        parts = [part for part in str(record.get("file_path", "")).replace("\\", "/").split("/") if part]
+        stack = by_folder.get(parts[-2]) if len(parts) >= 2 else None
+        address = files.get(parts[-2], {}).get(parts[-1]) if stack else None
+        if stack is None or address is None:
+            continue
+        check_id, name = str(record.get("check_id")), str(record.get("check_name") or "")
+        lines = record.get("file_line_range") or []
+        results.append(JoinedResult(
+            stack=stack.stack.name, check_id=check_id, check_name=name, resource=address, passed=False,
+            why=policies.why.get(check_id, name),
+            details=(f"{name} in {'values' if address.startswith('helm_release.') else 'its data'}"
+                     f"{f' (line {lines[0]} of that document)' if lines else ''}",)))
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     started = time.monotonic()
     # A run that stops early must not leave a previous run's reports behind to be read as this run's.
-    for name in REPORT_FILES:
-        (args.reports / name).unlink(missing_ok=True)
+    for folder in {args.reports, *_report_folders(args)}:
+        for name in REPORT_FILES:
+            (folder / name).unlink(missing_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="policy-gate-"))
     try:
         return _gate(args, scratch, started)
@@ -85,43 +112,81 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _report_folders(args: argparse.Namespace) -> list[Path]:
+    """Where each folder's reports go: ``--reports`` itself for one folder, ``<reports>/<n>`` for several."""
+    if len(args.out) == 1:
+        return [args.reports]
+    return [args.reports / str(number) for number in range(len(args.out))]
+
+
+@dataclass
+class _Folder:
+    """One synthesized folder being gated: the stacks gated, their prepared copies, what failed before checkov."""
+
+    out: Path
+    reports: Path
+    gated: list[stacks.Stack]
+    prepared: list[stacks.PreparedStack]
+    problems: list[Problem]
+    viewers: dict[str, set[str]]
+
+
+def _collect(args: argparse.Namespace, out: Path, reports: Path, scan_root: Path,
+             cache: dict[str, stacks.PreparedStack], environments: list | None) -> _Folder:
+    manifest_stacks = stacks.read_manifest(out)
+    if environments is None:
+        gated, problems, viewers = manifest_stacks, [], {}
+        for path in stacks.unlisted_stack_files(out, manifest_stacks):
+            print(f"note: {_display(path)} is not in manifest.json and is not gated")
+    else:
+        gated, problems = expected.stacks_to_gate(out, manifest_stacks, expected.expected_names(environments))
+        viewers = expected.viewer_principals(environments)
+    prepared = []
+    for stack in gated:
+        try:
+            prepared.append(stacks.prepare(stack, scan_root, cache))
+        except GateError as error:
+            problems.append(Problem("missing-stack", str(error), stack.name))
+    return _Folder(out, reports, gated, prepared, problems, viewers)
+
+
 def _gate(args: argparse.Namespace, scratch: Path, started: float) -> int:
     policies = policy.load(args.policies, args.environments)
     if not args.checkov.is_file():
         raise GateError(f"checkov not found at {args.checkov}: run 'make checkov-env' to create .venv-checkov")
-    manifest_stacks = stacks.read_manifest(args.out)
-    if args.manifest_stacks:
-        gated, problems, viewers = manifest_stacks, [], {}
-        for path in stacks.unlisted_stack_files(args.out, manifest_stacks):
-            print(f"note: {_display(path)} is not in manifest.json and is not gated")
-    else:
-        environments = expected.environments(args.environments)
-        gated, problems = expected.stacks_to_gate(args.out, manifest_stacks, expected.expected_names(environments))
-        viewers = expected.viewer_principals(environments)
-
-    scan_root = scratch / "stacks"
-    scan_root.mkdir()
-    prepared = []
-    for index, stack in enumerate(gated):
-        try:
-            prepared.append(stacks.prepare(stack, scan_root, index))
-        except GateError as error:
-            problems.append(Problem("missing-stack", str(error), stack.name))
+    # One checkov run: terraform_json over stacks/, the secrets framework over secrets/.
+    scan_root = scratch / "scan"
+    stacks_root, secrets_root = scan_root / "stacks", scan_root / "secrets"
+    stacks_root.mkdir(parents=True)
+    # Several folders share one checkov run: a prepared stack identical in two folders is one scan folder.
+    cache: dict[str, stacks.PreparedStack] = {}
+    environments = None if args.manifest_stacks else expected.environments(args.environments)
+    folders = [_collect(args, out, reports, stacks_root, cache, environments)
+               for out, reports in zip(args.out, _report_folders(args), strict=True)]
 
     # checkov.yaml names the checks folder relative to the project root, the folder that holds policies/.
     project_root = args.policies.resolve().parent
-    run = scan.run(args.checkov, policies, scan_root, scratch, cwd=project_root,
-                   data_dir=DATA_DIR) if prepared else None
-    verdict = decide(gated, prepared, run, policies, _display, problems,
-                     _joined_results(policies, prepared, viewers))
-    seconds = time.monotonic() - started
-
-    summary_path, sarif_path = (args.reports / name for name in REPORT_FILES[:2])
-    report.write(summary_path, report.summary_json(verdict, out_dir=_display(args.out), seconds=seconds))
-    report.write(sarif_path, report.sarif(verdict, manifest_path=_display(args.out / "manifest.json")))
-    if run is not None:
+    secret_files: dict[str, dict[str, str]] = {}
+    for prepared in (p for folder in folders for p in folder.prepared):
+        if prepared.scan_file.parent.name not in secret_files:
+            secret_files[prepared.scan_file.parent.name] = stacks.write_secret_scan_files(prepared, secrets_root)
+    scanned = any(folder.prepared for folder in folders)
+    run = scan.run(args.checkov, policies, scan_root, scratch, cwd=project_root, data_dir=DATA_DIR) \
+        if scanned else None
+    passed = True
+    for folder in folders:
+        own = run.restricted_to({p.scan_file.parent.name for p in folder.prepared}) if run else None
+        joined = [*_joined_results(policies, folder.prepared, folder.viewers),
+                  *_secret_results(policies, folder.prepared, own.secret_records if own else [], secret_files)]
+        verdict = decide(folder.gated, folder.prepared, own, policies, _display, folder.problems, joined)
+        seconds = time.monotonic() - started
+        summary_path, sarif_path = (folder.reports / name for name in REPORT_FILES[:2])
+        report.write(summary_path, report.summary_json(verdict, out_dir=_display(folder.out), seconds=seconds))
+        report.write(sarif_path, report.sarif(verdict, manifest_path=_display(folder.out / "manifest.json")))
+        print(report.summary_text(verdict, out_dir=_display(folder.out), seconds=seconds,
+                                  report_paths=[_display(summary_path), _display(sarif_path)]))
+        passed = passed and verdict.passed
+    if run is not None:  # checkov's own output, once for all folders
         report.write(args.reports / REPORT_FILES[2], run.raw)
         (args.reports / REPORT_FILES[3]).write_text(run.stderr, encoding="utf-8")
-    print(report.summary_text(verdict, out_dir=_display(args.out), seconds=seconds,
-                              report_paths=[_display(summary_path), _display(sarif_path)]))
-    return EXIT_PASSED if verdict.passed else EXIT_FAILED
+    return EXIT_PASSED if passed else EXIT_FAILED

@@ -73,3 +73,24 @@ def run_checkov(directory: Path, *arguments: str) -> tuple[int, dict[str, Any]]:
          "--output", "json", *arguments],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
     return completed.returncode, json.loads(completed.stdout)
+
+
+def run_gate_many(out_dirs: list[Path], reports_dir: Path, *arguments: str) -> list[GateRun]:
+    """One gate process over several synthesized folders (one checkov run); a GateRun per folder, with its own
+    summary (``<reports>/<n>``) and the part of the output that is its summary."""
+    require_checkov_environment()
+    outs = [argument for out in out_dirs for argument in ("--out", str(out))]
+    completed = subprocess.run(
+        [str(CHECKOV_PYTHON), "-m", "tools.gate", *outs, "--reports", str(reports_dir), *arguments],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
+    sections = completed.stdout.split("Policy gate: checkov")[1:]
+    runs = []
+    for number in range(len(out_dirs)):
+        folder = reports_dir / str(number) if len(out_dirs) > 1 else reports_dir
+        summary_path = folder / "gate-summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+        stdout = "Policy gate: checkov" + sections[number] if number < len(sections) else completed.stdout
+        verdict = (summary or {}).get("verdict")
+        exit_code = completed.returncode if verdict is None else 0 if verdict == "pass" else 1
+        runs.append(GateRun(exit_code, stdout, completed.stderr, summary, folder))
+    return runs

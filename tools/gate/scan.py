@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ _GATE_ENV = {
     "PYTHONWARNINGS": "ignore",
 }
 RESULTS_FILE = "results_json.json"
+#: checkov's secrets framework, over the Helm values and Secret data the gate extracts (stacks.py).
+SECRETS_FRAMEWORK = "secrets"
 TIMEOUT_SECONDS = 900
 
 
@@ -38,6 +40,16 @@ class CheckovRun:
     stderr: str
     raw: Any
     exit_code: int
+    secret_records: list[dict[str, Any]] = field(default_factory=list)  # the secrets framework's findings
+
+    def restricted_to(self, folders: set[str]) -> CheckovRun:
+        """The records and parsing errors of the scan folders named ``folders`` (one gated folder's stacks)."""
+        def inside(path: str) -> bool:
+            parts = [p for p in path.replace("\\", "/").split("/") if p]
+            return len(parts) >= 2 and parts[-2] in folders
+        return replace(self, records=[r for r in self.records if inside(str(r.get("file_path", "")))],
+                       secret_records=[r for r in self.secret_records if inside(str(r.get("file_path", "")))],
+                       parsing_errors=[p for p in self.parsing_errors if inside(p)])
 
 
 def _environment(data_dir: Path) -> dict[str, str]:
@@ -48,10 +60,24 @@ def _environment(data_dir: Path) -> dict[str, str]:
     return env
 
 
+#: checkov with policy documents kept as HCL gives them (tools/gate/checkov_main.py), run as a script so it
+#: imports nothing of the project whatever the working directory.
+CHECKOV_MAIN = Path(__file__).with_name("checkov_main.py")
+
+
+def _checkov_python(checkov: Path) -> Path:
+    """The Python of the environment whose ``checkov`` executable was given."""
+    return checkov.parent / "python"
+
+
 def command(checkov: Path, policies: Policies, scan_root: Path, output_dir: Path) -> list[str]:
     # Framework, offline mode and custom checks are passed here as well as in checkov.yaml, so an edit there
     # cannot drop them; the gate has already refused any config option that hides results.
-    return [str(checkov), "--config-file", str(policies.config_file), "--framework", FRAMEWORK, "--skip-download",
+    # The secrets framework scans only the extracted values (*.yaml under secrets/): the stacks' cdk.tf.json are
+    # blocked from it, and terraform_json reads no YAML.
+    return [str(_checkov_python(checkov)), str(CHECKOV_MAIN), "--config-file", str(policies.config_file),
+            "--framework", FRAMEWORK, SECRETS_FRAMEWORK, "--skip-download",
+            "--enable-secret-scan-all-files", "--block-list-secret-scan", ".json",
             "--external-checks-dir", str(policies.checks_dir), "--directory", str(scan_root),
             "--output", "json", "--output-file-path", str(output_dir)]
 
@@ -71,7 +97,8 @@ def run(checkov: Path, policies: Policies, scan_root: Path, work_dir: Path, cwd:
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
         completed = subprocess.run(command(checkov, policies, scan_root, output_dir), cwd=cwd,
-                                   env=_environment(data_dir), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   env=_environment(data_dir), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE,
                                    text=True, timeout=TIMEOUT_SECONDS, check=False)
     except subprocess.TimeoutExpired:
         raise GateError(f"checkov did not finish within {TIMEOUT_SECONDS} s") from None
@@ -93,6 +120,10 @@ def run(checkov: Path, policies: Policies, scan_root: Path, work_dir: Path, cwd:
     records: list[dict[str, Any]] = []
     parsing_errors: list[str] = []
     version = ""
+    reports = document if isinstance(document, list) else [document]
+    secret_records = [record for report in reports if isinstance(report, dict)
+                      and report.get("check_type") == SECRETS_FRAMEWORK
+                      for record in (report.get("results") or {}).get("failed_checks") or []]
     for report in _results(document):
         results = report.get("results") or {}
         for key, outcome in (("passed_checks", "passed"), ("failed_checks", "failed"),
@@ -101,5 +132,7 @@ def run(checkov: Path, policies: Policies, scan_root: Path, work_dir: Path, cwd:
                 records.append({**record, "result": outcome})
         parsing_errors.extend(str(p) for p in results.get("parsing_errors") or [])
         version = str((report.get("summary") or {}).get("checkov_version", version))
-    return CheckovRun(version=version, records=records, parsing_errors=parsing_errors, errors=errors,
+    return CheckovRun(version=version, records=records, secret_records=secret_records,
+                      parsing_errors=parsing_errors, errors=errors,
                       stderr=stderr, raw=document, exit_code=completed.returncode)
+

@@ -4,7 +4,9 @@ cdktf writes explicit ``null``s into nested blocks, and checkov evaluates ``[Non
 open to 0.0.0.0/0 on port 22 passed CKV_AWS_24 because of them. Terraform treats null as unset, so removing every
 null changes nothing for Terraform and lets checkov see the real configuration. ``terraform.required_version``
 makes checkov 3.3 report a parsing error, run no check on the file and still exit 0 (upstream issue 7454):
-it has no security meaning, so it is removed from the copy.
+it has no security meaning, so it is removed from the copy. Policy documents cdktf writes as JSON strings are
+parsed into objects (built-in checks read objects only), and a ``Federated`` principal that references the
+stack's OIDC provider becomes the provider's ARN (CKV_AWS_393 recognizes GitHub's provider by it).
 
 checkov names a Python check's resource ``resource.<name>`` in terraform_json output (graph checks get
 ``<type>.<name>``). The copy is written with ``indent=2``, so every resource starts on a line of its own whose
@@ -13,9 +15,10 @@ number checkov reports; ``resource_lines`` maps those lines back to ``<type>.<na
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -267,31 +270,75 @@ def _addresses(document: dict[str, Any]) -> list[str]:
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def scan_folder_name(index: int, stack: Stack) -> str:
-    """The scratch folder of a stack: unique and file-system safe whatever the stack is called."""
-    return f"{index:02d}-{_UNSAFE.sub('_', stack.name)}"
+def scan_folder_name(stack: Stack, text: str) -> str:
+    """The scratch folder of a prepared stack: file-system safe whatever the stack is called, and the same for
+    the same stack and content (folders gated together share the scan of a stack they have in common)."""
+    digest = hashlib.sha256(f"{stack.name}\n{text}".encode()).hexdigest()[:16]
+    return f"{_UNSAFE.sub('_', stack.name)}-{digest}"
 
 
-def prepare(stack: Stack, scan_root: Path, index: int) -> PreparedStack:
-    """Copy a stack's JSON, prepared, to ``<scan_root>/<folder>/cdk.tf.json``. Raises GateError if the stack's
-    file is missing or is not JSON."""
+def prepare(stack: Stack, scan_root: Path, cache: dict[str, PreparedStack] | None = None) -> PreparedStack:
+    """Copy a stack's JSON, prepared, to ``<scan_root>/<folder>/cdk.tf.json`` (kept when an identical copy is
+    there already). ``cache`` (stack name and file content -> prepared stack) saves preparing the same file of
+    several gated folders twice. Raises GateError if the stack's file is missing or is not JSON."""
     try:
         original = stack.source.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise GateError(f"stack {stack.name}: {stack.source} does not exist") from None
     except OSError as error:
         raise GateError(f"stack {stack.name}: cannot read {stack.source}: {error}") from None
+    key = hashlib.sha256(f"{stack.name}\n{original}".encode()).hexdigest()
+    if cache is not None and key in cache:
+        return replace(cache[key], stack=stack)
+    prepared = _prepare(stack, scan_root, original)
+    if cache is not None:
+        cache[key] = prepared
+    return prepared
+
+
+def _prepare(stack: Stack, scan_root: Path, original: str) -> PreparedStack:
     try:
         document, notes = prepare_document(json.loads(original))
     except ValueError as error:
         raise GateError(f"stack {stack.name}: {stack.source} is not valid cdktf JSON: {error}") from None
-    folder = scan_root / scan_folder_name(index, stack)
-    folder.mkdir(parents=True)
-    scan_file = folder / "cdk.tf.json"
     text = json.dumps(document, indent=2) + "\n"
-    scan_file.write_text(text, encoding="utf-8")
+    folder = scan_root / scan_folder_name(stack, text)
+    scan_file = folder / "cdk.tf.json"
+    if not scan_file.is_file():
+        folder.mkdir(parents=True)
+        scan_file.write_text(text, encoding="utf-8")
     return PreparedStack(
         stack=stack, scan_file=scan_file, scan_lines=resource_lines(text),
         source_lines={address: line for line, address in resource_lines(original).items()},
         construct_paths=_construct_paths(document), addresses=_addresses(document), notes=notes,
         document=document)
+
+
+#: Resources whose text is scanned for secrets by checkov's secrets framework, and the attributes that hold it.
+SECRET_SCAN_ATTRIBUTES = {"helm_release": ("values", "set", "set_sensitive"),
+                          "kubernetes_secret_v1": ("data", "string_data", "binary_data"),
+                          "kubernetes_secret": ("data", "string_data", "binary_data")}
+
+
+def _secret_scan_text(resource_type: str, attribute: str, value: Any) -> list[str]:
+    """YAML documents to scan: each values document as written, the other attributes dumped as YAML."""
+    if resource_type == "helm_release" and attribute == "values":
+        return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+    return [json.dumps({attribute: value}, indent=2)]
+
+
+def write_secret_scan_files(prepared: PreparedStack, root: Path) -> dict[str, str]:
+    """Write the Helm values and Kubernetes Secret data of a prepared stack as separate files under
+    ``<root>/<scan folder>/`` (the secrets framework scans text files line by line, and a values document embedded
+    in one JSON string would be one line); returns file name -> the resource's ``type.name``."""
+    folder = root / prepared.scan_file.parent.name
+    folder.mkdir(parents=True, exist_ok=True)
+    index = {}
+    for resource_type, attributes in SECRET_SCAN_ATTRIBUTES.items():
+        for name, body in sorted(((prepared.document.get("resource") or {}).get(resource_type) or {}).items()):
+            texts = [t for a in attributes if a in body for t in _secret_scan_text(resource_type, a, body[a])]
+            for number, text in enumerate(texts):
+                file_name = f"{len(index):04d}-{_UNSAFE.sub('_', name)[:80]}-{number}.yaml"
+                (folder / file_name).write_text(text, encoding="utf-8")
+                index[file_name] = f"{resource_type}.{name}"
+    return index

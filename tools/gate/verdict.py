@@ -139,11 +139,13 @@ def decide(stacks: list[Stack], prepared: list[PreparedStack], run: CheckovRun |
     raw: list[Result] = []
     problems = list(problems)
 
+    shown = {p.stack.name: summaries[p.stack.name].source_file for p in prepared}
+
     def result(stack: PreparedStack, check_id: str, check_name: str, resource: str, outcome: str, why: str,
                details: tuple[str, ...]) -> Result:
         return Result(stack=stack.stack.name, check_id=check_id, check_name=check_name, resource=resource,
                       outcome=outcome, why=why, details=details, construct_path=stack.construct_paths.get(resource),
-                      source_file=display_path(stack.stack.source), source_line=stack.source_lines.get(resource))
+                      source_file=shown[stack.stack.name], source_line=stack.source_lines.get(resource))
 
     for record in run.records if run else []:
         folder = _folder_of(str(record.get("file_path", "")))
