@@ -393,9 +393,10 @@ def test_each_regression_of_the_real_synth_fails_the_gate_on_its_resource(regres
 
 # ---------------------------------------------------------------------------------------------------------------
 # the checks of the gate's blind spots, each on its own fixture stacks: in those stacks every resource of the
-# check's types fails when its name starts with fail_ and holds the case's word, has no result when listed as
-# not applicable, and passes otherwise. CKV_PLAT_31-34 are the gate's own joined checks (policies/joined_checks.py), which read
-# several resources (and stacks: acme-cluster and acme-platform are one environment, "acme").
+# check's types fails when its name starts with fail_ and holds the case's word, has no result when listed
+# as not applicable, and passes otherwise. CKV_PLAT_31-34 are the gate's own joined checks
+# (policies/joined_checks.py), which read several resources (and stacks: acme-cluster and acme-platform are
+# one environment, "acme").
 
 
 @dataclass(frozen=True)
