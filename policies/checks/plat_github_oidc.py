@@ -10,7 +10,7 @@ way it names the provider. Each role says what it is for in its ``github-actions
   protection rules (required reviewers, main as the only deployment branch) decide who deploys; the reason of the
   AdministratorAccess skip in policies/skips.yaml rests on this;
 - ``image-push``: the only subject is ``ref:refs/heads/main``;
-- ``plan``: any exact subjects (it is read-only).
+- ``plan`` and ``gitops-pull-request``: any exact subjects (read-only, or limited to opening pull requests).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ AUDIENCE = "sts.amazonaws.com"
 ROLE_KIND_TAG = "github-actions-role"
 ENVIRONMENT_TAG = "github-environment"
 MAIN_BRANCH = "ref:refs/heads/main"
+#: The kinds of role modules/delivery makes (its GithubRole values); a new kind is added here with its rule.
+ROLE_KINDS = ("plan", "deploy", "image-push", "gitops-pull-request")
 _SUBJECT = re.compile(r"^repo:[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+:(?P<subject>.+)$")
 
 
@@ -36,8 +38,7 @@ def _is_github_statement(statement: dict[str, Any]) -> bool:
     names = [str(f) for f in as_list(federated)]
     conditions = statement.get("Condition") or {}
     keys = [str(k) for values in conditions.values() if isinstance(values, dict) for k in values]
-    return any(GITHUB_HOST in n or "aws_iam_openid_connect_provider" in n for n in names) \
-        or any(k.startswith(GITHUB_HOST) for k in keys)
+    return any(GITHUB_HOST in n for n in names) or any(k.startswith(GITHUB_HOST) for k in keys)
 
 
 def _claims(condition: dict[str, Any], claim: str) -> dict[str, list[str]]:
@@ -67,9 +68,9 @@ class GithubOidcTrustIsExact(PlatformCheck):
             raise NotApplicable
         tags = mapping(conf, "tags") or {}
         kind = tags.get(ROLE_KIND_TAG)
-        if kind not in ("plan", "deploy", "image-push"):
-            yield (f"a role GitHub can assume needs the tag {ROLE_KIND_TAG} plan, deploy or image-push (found "
-                   f"{kind!r}), so what its trust may allow is known")
+        if kind not in ROLE_KINDS:
+            yield (f"a role GitHub can assume needs the tag {ROLE_KIND_TAG} with one of {', '.join(ROLE_KINDS)} "
+                   f"(found {kind!r}), so what its trust may allow is known")
         subjects: list[str] = []
         for number, statement in enumerate(github, start=1):
             if statement.get("Effect") != "Allow":
