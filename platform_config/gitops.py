@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from platform_config.argocd_settings import ROOT_PROJECT
 from platform_config.helm_values import chart_catalogue
 from platform_config.images import registry, tag_template
 
@@ -76,7 +77,7 @@ def image_application(*, name: str, namespace: str, manifests: list[Manifest], a
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
         "metadata": {"name": name, "namespace": ARGOCD_NAMESPACE, "finalizers": [CASCADE_FINALIZER]},
         "spec": {
-            "project": "default",
+            "project": ROOT_PROJECT,
             "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
             "sources": [
                 {"repoURL": pin.repository, "chart": pin.chart, "targetRevision": pin.version,

@@ -297,6 +297,24 @@ class ImageUpdates(StrEnum):
 _GITHUB_URL = re.compile(r"^(?:https://github\.com/|git@github\.com:)([\w.-]+/[\w.-]+?)(?:\.git)?$")
 
 
+_GROUP = r"^[\w.@:/ -]{1,128}$"
+
+
+class ArgoSso(_Frozen):
+    """Single sign-on of Argo CD through an OIDC identity provider (PKCE: no client secret to keep)."""
+
+    #: The identity provider's issuer URL (https).
+    issuer: Annotated[str, Field(pattern=r"^https://[\w.-]+(:\d+)?(/[\w./~-]*)?$")]
+    #: The client registered for Argo CD at that provider, with the redirect ``<url>/auth/callback``.
+    client_id: Annotated[str, Field(min_length=1, max_length=256)]
+    #: The address people open Argo CD at (default ``https://localhost:8080``, the port-forward).
+    url: Annotated[str, Field(pattern=r"^https://[\w.-]+(:\d+)?$")] = "https://localhost:8080"
+    #: Identity-provider groups (the ``groups`` claim) that administer Argo CD; at least one.
+    admin_groups: Annotated[list[Annotated[str, Field(pattern=_GROUP)]], Field(min_length=1)]
+    #: Groups that may only look (default none). Anyone else signed in sees nothing.
+    readonly_groups: list[Annotated[str, Field(pattern=_GROUP)]] = []
+
+
 class GitOps(_Frozen):
     """Where ArgoCD's root application (app of apps) reads the environment's applications, and where the
     platform's workloads read their image tags (``<path>/image-tags.yaml``)."""
@@ -306,6 +324,9 @@ class GitOps(_Frozen):
     path: Annotated[str, Field(pattern=r"^[\w./-]+$")]
     #: How the image workflow brings a new tag here: ``pull-request`` (default) or ``direct``.
     image_updates: ImageUpdates = ImageUpdates.PULL_REQUEST
+    #: Sign-in to Argo CD (its local admin is always disabled); without it, only ``kubectl`` and
+    #: ``argocd --core`` reach Argo CD. A prod-tier environment requires it.
+    sso: ArgoSso | None = None
 
     @property
     def github_repository(self) -> str | None:
@@ -725,6 +746,9 @@ class Environment(_Frozen):
             problems.append(("platform.gitops.repository_url", f"{self.platform.gitops.repository_url} is not a "
                              "GitHub repository; the image workflow writes tags through a GitHub App (allowed: "
                              "https://github.com/<owner>/<name>.git or git@github.com:<owner>/<name>.git)"))
+        if self.tier is Tier.PROD and self.platform.gitops.sso is None:
+            problems.append(("platform.gitops.sso", "missing: a prod-tier environment signs in to Argo CD through "
+                             "SSO (the local admin is disabled); give issuer, client_id and admin_groups"))
         if self.high_availability and not self.data.database.multi_az:
             problems.append(("data.database.multi_az", "high_availability needs a multi-AZ database, got false"))
         return problems

@@ -141,6 +141,15 @@ CASES = {
     "unknown tier": (
         lambda d: d.update(tier="production"),
         "tier", ["'dev', 'staging' or 'prod'", "got 'production'"]),
+    "prod without argo cd sso": (
+        lambda d: d["platform"]["gitops"].pop("sso"),
+        "platform.gitops.sso", ["missing: a prod-tier environment signs in to Argo CD through SSO"]),
+    "an sso issuer without tls": (
+        lambda d: d["platform"]["gitops"]["sso"].update(issuer="http://login.example.com"),
+        "platform.gitops.sso.issuer", []),
+    "sso without admin groups": (
+        lambda d: d["platform"]["gitops"]["sso"].update(admin_groups=[]),
+        "platform.gitops.sso.admin_groups", []),
     "a state key of another account": (
         lambda d: d["state_backend"].update(kms_key_arn="arn:aws:kms:us-east-1:111111111111:key/abc-1"),
         "state_backend.kms_key_arn", ["a key of account 111111111111 in us-east-1",

@@ -23,7 +23,7 @@ from modules.common.workload_identity import PodIdentityRole
 from modules.data.stack import DataStack
 from modules.network.stack import NetworkStack
 from modules.platform.linkerd_identity import LinkerdIdentity
-from platform_config import cluster_objects, external_secrets, grafana
+from platform_config import argocd_settings, cluster_objects, external_secrets, grafana
 from platform_config.data_layer import controller_identities, controller_policy, workload_identities
 from platform_config.gpu_sharing import gpu_operator_values
 from platform_config.models import Environment
@@ -103,11 +103,10 @@ class PlatformStack(LayerStack):
             "cloudWatchLogs": {"region": env.region, "logGroupName": log_group.name}})
         self._release("opentelemetry-collector", env, after=crds,
                       computed={"config": {"exporters": {"awsxray": {"region": env.region}}}})
-        self._release("argo-cd", env, after=[self.releases["platform-resources"].release])
-        gitops = env.platform.gitops
-        self._release("argocd-apps", env, after=[self.releases["argo-cd"].release], computed={
-            "applications": {"platform-root": {"source": {
-                "repoURL": gitops.repository_url, "targetRevision": gitops.revision, "path": gitops.path}}}})
+        self._release("argo-cd", env, after=[self.releases["platform-resources"].release],
+                      computed=argocd_settings.argo_cd_values(env))
+        self._release("argocd-apps", env, after=[self.releases["argo-cd"].release],
+                      computed=argocd_settings.argocd_apps_values(env))
 
     @staticmethod
     def _service_account(name: str) -> dict[str, Any]:
