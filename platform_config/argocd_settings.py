@@ -1,11 +1,12 @@
-"""Argo CD's values computed from the environment: the root application's restricted AppProject, the locked
-``default`` project, and sign-in (local admin off; SSO from ``platform.gitops.sso``).
+"""Argo CD's values computed from the environment: the platform's restricted AppProject, and sign-in (local
+admin off; SSO from ``platform.gitops.sso``).
 
 The root application (app of apps), every child it creates and the image Applications run in the ``platform``
-AppProject: only the GitOps repository (and the chart the image Applications render with), only the in-cluster API and the namespaces the platform gives applications, no cluster-scoped kind,
-and none of the namespace guardrails Terraform owns. AppProjects cannot be created from Git, so the root cannot
-widen its own project. (Argo CD's built-in ``default`` project is created by the server itself, so Helm cannot
-take it over: it stays as Argo CD makes it.)
+AppProject: only the GitOps repository (and the chart the image Applications render with), only the in-cluster
+API and the namespaces the platform gives applications, no cluster-scoped kind, and none of the namespace
+guardrails Terraform owns. AppProjects cannot be created from Git, so the root cannot widen its own project.
+(Argo CD's built-in ``default`` project is created by the server itself, so Helm cannot take it over: it stays as
+Argo CD makes it.)
 """
 
 from __future__ import annotations
