@@ -395,14 +395,38 @@ class ModelSource(_Frozen):
         return self.served_name or self.path.rstrip("/").rsplit("/", 1)[-1]
 
 
+InferenceEngineKind = Literal["vllm", "triton", "tgi"]
+#: A deployment's name is its Deployment and Service name: a DNS label.
+_DEPLOYMENT_NAME = r"^[a-z]([a-z0-9-]{0,40}[a-z0-9])?$"
+
+
 class InferenceEngine(_Frozen):
+    """One inference server: a model on an engine, where it runs and how far it scales."""
+
     enabled: bool = True
     model: ModelSource
+    #: Where each replica runs: a GPU pool and a MIG profile (``nvidia.com/mig-3g.40gb``) or whole/time-sliced
+    #: GPUs (``nvidia.com/gpu`` with ``count``).
     placement: Placement
     scaling: Scaling = Scaling()
     #: The tag of the engine's image ``inference/<engine>``, built here (default: the version images.yml pushes,
     #: the only tag allowed).
     image_tag: str | None = None
+
+
+class Route(_Frozen):
+    """Where the shared ALB sends a deployment's requests: the engine's API paths (the catalogue's), on every host
+    or only on ``host``. Two deployments of one engine need different hosts: the ALB routes by host and path."""
+
+    #: A host name the clients use (DNS pointed at the ALB); default: any host.
+    host: Annotated[str, Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")] | None = None
+
+
+class ModelDeployment(InferenceEngine):
+    """A model served by one engine; an environment may run several models on the same engine."""
+
+    engine: InferenceEngineKind
+    route: Route = Route()
 
 
 class Exposure(_Frozen):
@@ -421,8 +445,10 @@ class Exposure(_Frozen):
 
 
 class Inference(_Frozen):
-    #: Production serving engines: vllm, triton, tgi (TGI is in maintenance mode upstream: off by default).
-    engines: dict[Literal["vllm", "triton", "tgi"], InferenceEngine]
+    #: The model deployments, by name (their Deployment and Service names), each on one engine: vllm, triton or
+    #: tgi (TGI is in maintenance mode upstream). Several may use the same engine.
+    deployments: Annotated[dict[Annotated[str, Field(pattern=_DEPLOYMENT_NAME)], ModelDeployment],
+                           Field(min_length=1)]
     #: Batch inference: a vLLM server on the time-slicing pool (default none).
     batch: InferenceEngine | None = None
     #: HTTP through an ALB Ingress.
@@ -461,8 +487,8 @@ class AgentRuntime(_Frozen):
 
 class Agents(_Frozen):
     runtimes: dict[Literal["crewai", "langgraph", "autogen"], AgentRuntime]
-    #: The inference engine whose OpenAI-compatible endpoint the agents call (default vllm).
-    llm_engine: Literal["vllm", "triton", "tgi"] = "vllm"
+    #: The model deployment whose OpenAI-compatible endpoint the agents call (default: the one named vllm).
+    llm_deployment: str = "vllm"
     #: Where critical agents run (a MIG slice); absent: every agent runs on the CPU pool.
     critical_placement: Placement | None = None
 
@@ -650,7 +676,7 @@ class Environment(_Frozen):
     def _cross_field_rules(self) -> Environment:
         problems = [*self._zone_problems(), *self._cidr_problems(), *self._pool_problems(),
                     *self._protection_problems(), *self._quota_problems(), *self._placement_problems(),
-                    *self._wandb_problems(), *self._image_problems()]
+                    *self._wandb_problems(), *self._image_problems(), *self._deployment_problems()]
         if problems:
             raise ConfigProblems(problems)
         return self
@@ -769,8 +795,8 @@ class Environment(_Frozen):
         """Placements must name a GPU pool; whether it can hold them is the scheduling check's job."""
         gpu_pools = self.gpu_pools()
         workloads = self.workloads
-        placements = {f"workloads.inference.engines.{n}.placement": e.placement
-                      for n, e in workloads.inference.engines.items()}
+        placements = {f"workloads.inference.deployments.{n}.placement": e.placement
+                      for n, e in workloads.inference.deployments.items()}
         if workloads.inference.batch:
             placements["workloads.inference.batch.placement"] = workloads.inference.batch.placement
         if workloads.agents.critical_placement:
@@ -795,11 +821,34 @@ class Environment(_Frozen):
     def _image_problems(self) -> list[tuple[str, str]]:
         """An engine's image tag must be the one the image workflow pushes (the batch server runs vLLM)."""
         inference = self.workloads.inference
-        engines = {f"workloads.inference.engines.{kind}": (kind, engine) for kind, engine in inference.engines.items()}
+        engines = {f"workloads.inference.deployments.{name}": (deployment.engine, deployment)
+                   for name, deployment in inference.deployments.items()}
         if inference.batch:
             engines["workloads.inference.batch"] = ("vllm", inference.batch)
         return [(f"{field}.image_tag", problem) for field, (kind, engine) in engines.items()
                 if engine.image_tag and (problem := platform_tag_problem(inference_image(kind), engine.image_tag))]
+
+    def _deployment_problems(self) -> list[tuple[str, str]]:
+        """Deployments of one engine share its API paths on the ALB: each needs a host of its own. The agents
+        call a deployment that runs."""
+        inference, problems = self.workloads.inference, []
+        routed: dict[tuple[str, str | None], str] = {}
+        for name, deployment in inference.deployments.items():
+            if not deployment.enabled:
+                continue
+            key = (deployment.engine, deployment.route.host)
+            if key in routed:
+                where = f"host {key[1]}" if key[1] else "every host"
+                problems.append((f"workloads.inference.deployments.{name}.route.host",
+                                 f"{routed[key]} already serves the {deployment.engine} API paths on {where}: "
+                                 "give one of them its own route.host"))
+            routed.setdefault(key, name)
+        target = self.workloads.agents.llm_deployment
+        enabled = [n for n, d in inference.deployments.items() if d.enabled]
+        if target not in enabled:
+            problems.append(("workloads.agents.llm_deployment",
+                             f"{target!r} is not an enabled deployment; enabled: {', '.join(enabled) or 'none'}"))
+        return problems
 
     def _wandb_problems(self) -> list[tuple[str, str]]:
         server = self.workloads.wandb.server

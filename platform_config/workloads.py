@@ -17,7 +17,7 @@ import yaml
 from platform_config.data_layer import EFS_MOUNT_OPTIONS, workload_identities
 from platform_config.external_secrets import store_ref
 from platform_config.images import ecr_registry, inference_image, platform_image_reference
-from platform_config.models import AgentRuntime, Environment, InferenceEngine, Placement
+from platform_config.models import AgentRuntime, Environment, InferenceEngine, ModelDeployment, Placement
 from platform_config.node_labels import CPU_POOL, GPU_TAINT_EFFECT_KUBERNETES, GPU_TAINT_KEY, POOL_LABEL
 
 DATA_DIR = Path(__file__).with_name("data")
@@ -181,8 +181,9 @@ def inference_server(name: str, kind: str, engine: InferenceEngine, refs: Infras
                                            engine.scaling.most)]
 
 
-def _ingress(environment: Environment, engines: dict[str, str]) -> Manifest:
-    """One ALB for the HTTP APIs, routed by path: OpenAI API (/v1) to vLLM, KServe v2 (/v2) to Triton."""
+def _ingress(environment: Environment, served: dict[str, ModelDeployment]) -> Manifest:
+    """One ALB for the HTTP APIs, routed by host and path: each deployment gets its engine's paths (OpenAI API
+    /v1 of vLLM, KServe v2 /v2 of Triton, ...), on its own host when it has one."""
     exposure = environment.workloads.inference.http
     annotations = {"alb.ingress.kubernetes.io/scheme": exposure.scheme,
                    "alb.ingress.kubernetes.io/target-type": "ip",
@@ -193,16 +194,22 @@ def _ingress(environment: Environment, engines: dict[str, str]) -> Manifest:
                         "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}
     else:
         annotations["alb.ingress.kubernetes.io/listen-ports"] = '[{"HTTP":80}]'
-    paths = [{"path": path, "pathType": "Prefix",
-              "backend": {"service": {"name": service, "port": {"name": "http"}}}}
-             for kind, service in engines.items() for path in engine_catalogue()[kind]["ingress_paths"]]
+    rules: dict[str | None, list[dict[str, Any]]] = {}
+    for name, deployment in served.items():
+        rules.setdefault(deployment.route.host, []).extend(
+            {"path": path, "pathType": "Prefix", "backend": {"service": {"name": name, "port": {"name": "http"}}}}
+            for path in engine_catalogue()[deployment.engine]["ingress_paths"])
+    # Host rules first: the ALB evaluates rules in order, and the rule without a host matches every host.
+    ordered = sorted(rules.items(), key=lambda item: (item[0] is None, item[0] or ""))
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
             "metadata": {"name": "inference", "namespace": "inference", "annotations": annotations},
-            "spec": {"ingressClassName": "alb", "rules": [{"http": {"paths": paths}}]}}
+            "spec": {"ingressClassName": "alb",
+                     "rules": [{**({"host": host} if host else {}), "http": {"paths": paths}}
+                               for host, paths in ordered]}}
 
 
-def _grpc_load_balancer(environment: Environment) -> Manifest:
-    """Triton's gRPC API through an NLB with IP targets."""
+def _grpc_load_balancer(environment: Environment, name: str) -> Manifest:
+    """A Triton deployment's gRPC API through an NLB with IP targets."""
     exposure = environment.workloads.inference.tcp
     prefix = "service.beta.kubernetes.io/aws-load-balancer"
     annotations = {f"{prefix}-type": "external", f"{prefix}-nlb-target-type": "ip",
@@ -214,21 +221,21 @@ def _grpc_load_balancer(environment: Environment) -> Manifest:
         annotations |= {f"{prefix}-ssl-cert": exposure.certificate_arn, f"{prefix}-ssl-ports": "443",
                         f"{prefix}-ssl-negotiation-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}
     return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "triton-grpc", "namespace": "inference", "annotations": annotations},
-            "spec": {"type": "LoadBalancer", "selector": {"app.kubernetes.io/name": "triton"},
+            "metadata": {"name": f"{name}-grpc", "namespace": "inference", "annotations": annotations},
+            "spec": {"type": "LoadBalancer", "selector": {"app.kubernetes.io/name": name},
                      "ports": [{"name": "grpc", "port": port, "targetPort": "grpc", "protocol": "TCP"}]}}
 
 
-def _mesh_exceptions(environment: Environment, served: dict[str, str]) -> list[Manifest]:
+def _mesh_exceptions(environment: Environment, served: dict[str, ModelDeployment]) -> list[Manifest]:
     """Load balancers cannot speak the mesh's mTLS: the serving ports admit plain traffic from the VPC (where
     the ALB and NLB live); every other port of the namespace stays all-authenticated."""
     vpc = {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "NetworkAuthentication",
            "metadata": {"name": "vpc", "namespace": "inference"},
            "spec": {"networks": [{"cidr": str(environment.network.vpc_cidr)}]}}
     manifests = [vpc]
-    for kind, name in served.items():
+    for name, deployment in served.items():
         for port_name, protocol in (("http", "HTTP/1"), ("grpc", "gRPC")):
-            if port_name not in engine_catalogue()[kind]["ports"]:
+            if port_name not in engine_catalogue()[deployment.engine]["ports"]:
                 continue
             server = f"{name}-{port_name}"
             manifests += [
@@ -264,17 +271,18 @@ def _efs_models_volume(refs: InfrastructureRefs) -> list[Manifest]:
 
 def inference_manifests(environment: Environment, refs: InfrastructureRefs) -> list[Manifest]:
     inference = environment.workloads.inference
-    served = {kind: kind for kind, engine in inference.engines.items() if engine.enabled}
+    served = {name: deployment for name, deployment in inference.deployments.items() if deployment.enabled}
     manifests: list[Manifest] = [_service_account(workload_identities()["inference"].service_account, "inference"),
                                  *_efs_models_volume(refs)]
     registry = ecr_registry(environment.account_id, environment.region)
-    for kind in served:
-        manifests += inference_server(kind, kind, inference.engines[kind], refs, registry=registry)
+    for name, deployment in served.items():
+        manifests += inference_server(name, deployment.engine, deployment, refs, registry=registry)
     if inference.batch and inference.batch.enabled:
         manifests += inference_server("batch-vllm", "vllm", inference.batch, refs, registry=registry)
     manifests.append(_ingress(environment, served))
-    if "triton" in served:
-        manifests.append(_grpc_load_balancer(environment))
+    for name, deployment in served.items():
+        if "grpc" in engine_catalogue()[deployment.engine]["ports"]:
+            manifests.append(_grpc_load_balancer(environment, name))
     manifests += _mesh_exceptions(environment, served)
     return manifests
 
@@ -283,11 +291,11 @@ def inference_manifests(environment: Environment, refs: InfrastructureRefs) -> l
 
 def llm_base_url(environment: Environment) -> str:
     """The OpenAI-compatible endpoint agents call: the in-cluster inference service, over the mesh."""
-    kind = environment.workloads.agents.llm_engine
-    spec = engine_catalogue()[kind]
+    name = environment.workloads.agents.llm_deployment
+    spec = engine_catalogue()[environment.workloads.inference.deployments[name].engine]
     if not spec["openai_path"]:
-        raise ValueError(f"workloads.agents.llm_engine {kind} has no OpenAI-compatible API; use vllm or tgi")
-    return f"http://{kind}.inference.svc.cluster.local:{spec['ports']['http']}{spec['openai_path']}"
+        raise ValueError(f"workloads.agents.llm_deployment {name} has no OpenAI-compatible API; use vllm or tgi")
+    return f"http://{name}.inference.svc.cluster.local:{spec['ports']['http']}{spec['openai_path']}"
 
 
 def agent_runtime(name: str, runtime: AgentRuntime, environment: Environment) -> list[Manifest]:

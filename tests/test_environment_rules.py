@@ -177,8 +177,8 @@ CASES = {
         ["'3f2a1c9e' is not the tag images.yml pushes for agents/crewai",
          f"allowed: '{platform_images()['agents/crewai'].version}'"]),
     "an inference image tag the image workflow does not push": (
-        lambda d: d["workloads"]["inference"]["engines"]["vllm"].update(image_tag="v0.34.0"),
-        "workloads.inference.engines.vllm.image_tag",
+        lambda d: d["workloads"]["inference"]["deployments"]["vllm"].update(image_tag="v0.34.0"),
+        "workloads.inference.deployments.vllm.image_tag",
         ["'v0.34.0' is not the tag images.yml pushes for inference/vllm",
          f"allowed: '{platform_images()['inference/vllm'].version}'"]),
     "no cpu pool that keeps a node": (

@@ -111,30 +111,33 @@ def offers(env) -> str:
 
 def vllm_pool_holds(env) -> tuple[int, int]:
     """(max size, slices at max) of the pool vLLM is placed on, of the profile vLLM requests."""
-    placement = env.workloads.inference.engines["vllm"].placement
+    placement = env.workloads.inference.deployments["vllm"].placement
     pool = env.node_pools[placement.pool]
     return pool.max_size, pool.max_size * gpu_sharing.node_resources(pool)[placement.gpu.resource]
 
 
 def vllm_beyond_its_pool(data: dict) -> None:
-    """vLLM asks for one replica more than its pool holds at max size; TGI, which could share it, is off."""
-    engines = data["workloads"]["inference"]["engines"]
-    engines["tgi"]["enabled"] = False
+    """vLLM asks for one replica more than its pool holds at max size; deployments that could share its slices
+    are off."""
+    engines = data["workloads"]["inference"]["deployments"]
+    for name, deployment in engines.items():
+        if name != "vllm" and deployment["placement"] == engines["vllm"]["placement"]:
+            deployment["enabled"] = False
     _, holds = vllm_pool_holds(Environment.model_validate(data))
     engines["vllm"]["scaling"].update(max_replicas=holds + 1)
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    (lambda d: d["workloads"]["inference"]["engines"]["vllm"]["placement"]["gpu"].update(
+    (lambda d: d["workloads"]["inference"]["deployments"]["vllm"]["placement"]["gpu"].update(
         resource="nvidia.com/mig-7g.80gb"),
      lambda env: "inference/vllm requests nvidia.com/mig-7g.80gb x1: no pool offers it (pools considered: "
                  f"{offers(env)})"),
     (vllm_beyond_its_pool,
      lambda env: "pool {pool} at its max size {size} holds {holds} {resource}; the workloads placed on it need "
                  "{need} (inference/vllm {need})".format(
-                     pool=env.workloads.inference.engines["vllm"].placement.pool, size=vllm_pool_holds(env)[0],
+                     pool=env.workloads.inference.deployments["vllm"].placement.pool, size=vllm_pool_holds(env)[0],
                      holds=vllm_pool_holds(env)[1], need=vllm_pool_holds(env)[1] + 1,
-                     resource=env.workloads.inference.engines["vllm"].placement.gpu.resource)),
+                     resource=env.workloads.inference.deployments["vllm"].placement.gpu.resource)),
 ], ids=["a mig profile no pool offers", "more replicas than the pool holds"])
 def test_unschedulable_workloads_stop_the_synth_naming_workload_resource_and_pools(tmp_path, change, expected):
     env_dir = prod_with(tmp_path, change)
@@ -161,7 +164,7 @@ def test_a_namespace_quota_too_small_for_its_workloads_stops_the_synth_naming_th
 
 
 def test_field_problems_of_one_file_and_scheduling_problems_of_another_are_reported_in_one_pass(tmp_path):
-    env_dir = prod_with(tmp_path, lambda d: d["workloads"]["inference"]["engines"]["vllm"]["placement"]["gpu"]
+    env_dir = prod_with(tmp_path, lambda d: d["workloads"]["inference"]["deployments"]["vllm"]["placement"]["gpu"]
                         .update(resource="nvidia.com/mig-7g.80gb"))
     dev = yaml.safe_load((DEFAULT_ENV_DIR / "dev.yaml").read_text())
     dev["account_id"] = 12345678901  # what YAML makes of an unquoted id

@@ -7,6 +7,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from platform_config.images import inference_image
 from platform_config.scheduling import check_schedulable, demands_from_manifests, demands_from_training_queues
 from platform_config.workloads import engine_catalogue
 from tests_support import ENVIRONMENT_NAMES, application_manifests, resources
@@ -70,11 +71,12 @@ def test_production_inference_runs_on_the_mig_pool_requesting_the_slices_of_the_
     env = environments[env_name]
     stack = stacks[f"{env_name}-workloads"]
     deployments = by_kind(stack, "Deployment")
-    for kind, engine in env.workloads.inference.engines.items():
+    for kind, engine in env.workloads.inference.deployments.items():
         if not engine.enabled:
             assert ("inference", kind) not in deployments
             continue
         pod = pod_spec(stack, "inference", kind)
+        assert pod["containers"][0]["image"].rsplit(":", 1)[0].endswith(f"/{inference_image(engine.engine)}")
         assert pod["nodeSelector"] == {"mlops-platform/pool": engine.placement.pool}
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
         [server] = pod["containers"]

@@ -688,7 +688,7 @@ def _request_flow(view: EnvironmentView) -> list[str]:
                 backend = ((path.get("backend") or {}).get("service") or {}).get("name")
                 if backend:
                     edges.append((identifier, service_node(meta.get("namespace", ""), backend),
-                                  path.get("path", ""), "-->"))
+                                  (rule.get("host") or "") + path.get("path", ""), "-->"))
     for service in sorted(balanced, key=lambda m: (m["metadata"].get("namespace", ""), m["metadata"]["name"])):
         meta = service["metadata"]
         annotations = meta.get("annotations") or {}

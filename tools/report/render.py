@@ -107,6 +107,20 @@ def cost_rows(report: EnvironmentReport) -> list[list[str]]:
 
 
 FIXED_HEADERS = ("item", "quantity", "unit price (USD)", "note")
+DEPLOYMENT_HEADERS = ("model deployment", "engine", "model", "pool", "GPU per replica", "replicas (max)",
+                      "GPU units at max")
+
+
+def deployment_rows(environment: Environment) -> list[list[str]]:
+    """Every model server that runs, each counted on its own: several may share an engine and a pool."""
+    inference = environment.workloads.inference
+    servers = [(name, d.engine, d) for name, d in inference.deployments.items() if d.enabled]
+    if inference.batch and inference.batch.enabled:
+        servers.append(("batch-vllm", "vllm", inference.batch))
+    return [[name, engine, server.model.path, server.placement.pool,
+             f"{server.placement.gpu.resource} x{server.placement.gpu.count}",
+             f"{server.scaling.replicas} ({server.scaling.most})",
+             str(server.scaling.most * server.placement.gpu.count)] for name, engine, server in servers]
 
 
 def _exact(amount) -> str:
@@ -185,6 +199,10 @@ def render_text(reports: Sequence[EnvironmentReport], environments: Mapping[str,
         lines += [f"  {row}" for row in _text_table(CAPACITY_HEADERS, capacity_rows(report), right=(5,))]
         lines += ["", "On-demand cost (USD)"]
         lines += [f"  {row}" for row in _text_table(COST_HEADERS, cost_rows(report), right=range(1, 7))]
+        if report.name in environments:
+            lines += ["", "Model deployments"]
+            lines += [f"  {row}" for row in _text_table(DEPLOYMENT_HEADERS, deployment_rows(
+                environments[report.name]), right=(6,))]
         lines += ["", "What is priced"]
         lines += [f"  {row}" for row in _text_table(FIXED_HEADERS, fixed_rows(report))]
     lines += ["", "Not included: " + "; ".join(NOT_INCLUDED) + "."]
@@ -202,6 +220,9 @@ def render_markdown(reports: Sequence[EnvironmentReport],
         lines += _markdown_table(CAPACITY_HEADERS, capacity_rows(report), right=(5,))
         lines += ["", "**On-demand cost (USD)**", ""]
         lines += _markdown_table(COST_HEADERS, cost_rows(report), right=range(1, 7))
+        if report.name in environments:
+            lines += ["", "**Model deployments**", ""]
+            lines += _markdown_table(DEPLOYMENT_HEADERS, deployment_rows(environments[report.name]), right=(6,))
         lines += ["", "<details><summary>What is priced</summary>", ""]
         lines += _markdown_table(FIXED_HEADERS, fixed_rows(report))
         lines += ["", "</details>", ""]
