@@ -40,6 +40,8 @@ class KubernetesSecretTarget(_Frozen):
     key: str | None = None
     from_json: bool = False
     labels: dict[str, str] = {}
+    #: The Secret's type (default Opaque), e.g. ``kubernetes.io/tls`` for a JSON value with tls.crt and tls.key.
+    type: str | None = None
 
     @model_validator(mode="after")
     def _key_or_json(self) -> KubernetesSecretTarget:

@@ -88,8 +88,17 @@ def external_secrets(environment_name: str, secrets: dict[str, PlatformSecret] |
             spec["data"] = data
         if data_from:
             spec["dataFrom"] = data_from
+        types = {e.kubernetes_secret.type for _, e in entries} - {None}
+        if len(types) > 1:
+            raise ValueError(f"data/secrets.yaml: Secret {namespace}/{target}: entries filling it give different "
+                             f"types {sorted(types)} (allowed: one type per Secret)")
+        template: dict[str, Any] = {}
         if labels:
-            spec["target"]["template"] = {"metadata": {"labels": labels}}
+            template["metadata"] = {"labels": labels}
+        if types:
+            template["type"] = types.pop()
+        if template:
+            spec["target"]["template"] = template
         manifests.append({"apiVersion": API_VERSION, "kind": "ExternalSecret",
                           "metadata": {"name": target, "namespace": namespace}, "spec": spec})
     return manifests

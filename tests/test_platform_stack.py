@@ -1,5 +1,5 @@
 """The <env>-platform stacks: providers from the cluster layer, pinned Helm releases with their merged values,
-GPU sharing from one source, the Linkerd certificate chain, namespaces and their guardrails."""
+GPU sharing from one source, namespaces and their guardrails."""
 
 import json
 import re
@@ -67,7 +67,7 @@ def test_values_carry_no_template_syntax_but_the_references_the_code_injects(sta
         for name, release in installed.items():
             for match in re.finditer(r"[$%]\{", release["values"][0]):
                 following = release["values"][0][match.start():match.start() + 40]
-                assert re.match(r"\$\{(data\.terraform_remote_state|aws_|tls_|jsonencode\()", following), \
+                assert re.match(r"\$\{(data\.terraform_remote_state|aws_)", following), \
                     (env_name, name, following)
 
 
@@ -116,23 +116,9 @@ def test_prometheus_alertmanager_and_grafana_are_wired_for_gpus_and_paging(stack
     assert "DCGM_FI_DEV_GPU_UTIL" in json.dumps(monitoring["grafana"])
 
 
-def test_linkerd_gets_an_ecdsa_p256_chain_and_the_issuer_key_only_as_a_sensitive_value(stacks):
-    stack = stacks["prod-platform"]
-    keys = resources(stack, "tls_private_key")
-    assert {(k["algorithm"], k["ecdsa_curve"]) for k in keys.values()} == {("ECDSA", "P256")}
-    [anchor_name] = resources(stack, "tls_self_signed_cert")
-    anchor = resources(stack, "tls_self_signed_cert")[anchor_name]
-    [issuer] = resources(stack, "tls_locally_signed_cert").values()
-    assert anchor["is_ca_certificate"] is True and issuer["is_ca_certificate"] is True
-    assert issuer["ca_cert_pem"] == f"${{tls_self_signed_cert.{anchor_name}.cert_pem}}"
-    assert issuer["ca_private_key_pem"] == anchor["private_key_pem"]
-    control_plane = releases(stack)["linkerd-control-plane"]
-    parsed = yaml.safe_load(control_plane["values"][0])
-    assert parsed["identityTrustAnchorsPEM"] == f"${{jsonencode(tls_self_signed_cert.{anchor_name}.cert_pem)}}"
-    assert "tls_locally_signed_cert." in parsed["identity"]["issuer"]["tls"]["crtPEM"]
-    assert "private_key_pem" not in control_plane["values"][0]
-    assert [s["name"] for s in control_plane["set_sensitive"]] == ["identity.issuer.tls.keyPEM"]
-    assert parsed["cniEnabled"] is True
+def test_meshed_pods_need_no_extra_capability_because_the_cni_plugin_redirects_traffic(stacks):
+    for env_name in ENVIRONMENTS:
+        assert values(stacks[f"{env_name}-platform"], "linkerd-control-plane")["cniEnabled"] is True
 
 
 def test_prod_runs_the_mesh_control_plane_highly_available(stacks):

@@ -251,7 +251,7 @@ def test_namespace_and_data_failures_explain_what_is_wrong(fixture_run):
 
 #: platform_config/cluster_objects.py: the namespaces kept out of the mesh, and those that must be meshed.
 SYSTEM_NAMESPACES = {"gpu-operator", "monitoring", "logging", "linkerd", "linkerd-cni", "argocd", "external-secrets",
-                     "observability", "kueue-system", "kubeflow-system"}
+                     "cert-manager", "observability", "kueue-system", "kubeflow-system"}
 APPLICATION_NAMESPACES = {"inference", "training", "agentic", "mlops"}
 #: Check -> the resource types it reports on (CKV_PLAT_23: STATEFUL_TYPES).
 DATA_CHECK_TYPES = {

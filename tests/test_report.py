@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from platform_config.catalogue import load_catalogue
+from platform_config.data_layer import platform_secrets
 from platform_config.loader import load_environment
 from platform_config.models import Environment
 from platform_config.report import (
@@ -127,8 +128,6 @@ def test_the_fixed_items_are_counted_from_the_synthesized_stacks(environments, s
     assert [(lb.kind, lb.source, lb.scheme) for lb in prod.load_balancers] == [
         ("alb", "inference/inference", "internal"), ("nlb", "inference/triton-grpc", "internal")]
     # The secrets catalogue, and the delivery layer's GitHub App secret (prod has no self-managed W&B server).
-    from platform_config.data_layer import platform_secrets
-
     assert (prod.eks_clusters, prod.efs_file_systems, prod.secrets) == (1, 1, len(platform_secrets()) + 1)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cdktf import ITerraformDependable
-from cdktf_cdktf_provider_helm.release import Release, ReleaseSetSensitive
+from cdktf_cdktf_provider_helm.release import Release
 from constructs import Construct
 
 from platform_config.helm_values import ChartPin, chart_catalogue, release_values, values_yaml
@@ -26,17 +26,16 @@ class PlatformRelease(Construct):
       namespace: where to install (default: the catalogue entry's namespace).
       environment_name: selects ``helm-values/<release>/values-<env>.yaml``.
       computed_values: values from the infrastructure, merged last (default none).
-      sensitive_values: dotted value path -> value for secrets (e.g. a private key) that must not appear in the
-        plain values text (default none).
       depends_on: what must exist first, e.g. the namespace or a CRD release (default nothing).
       timeout: seconds to wait for readiness (default 600).
-    The values are written as plain YAML, so reviewers read them in the plan and tests parse them back.
+    The values are written as plain YAML, so reviewers read them in the plan and tests parse them back. There is
+    no input for secret values: a value given to a release is kept in the Terraform state, so secrets reach charts
+    as Kubernetes Secrets (External Secrets, cert-manager) that the values only name.
     Failed installs and upgrades roll back (atomic). Exposes ``release``, ``values`` (the merged dict) and ``pin``.
     """
 
     def __init__(self, scope: Construct, id: str, *, release: str, environment_name: str, chart: str | None = None,
                  namespace: str | None = None, computed_values: Mapping[str, Any] | None = None,
-                 sensitive_values: Mapping[str, str] | None = None,
                  depends_on: Sequence[ITerraformDependable] = (), timeout: int = DEFAULT_TIMEOUT) -> None:
         super().__init__(scope, id)
         catalogue = chart_catalogue()
@@ -50,6 +49,5 @@ class PlatformRelease(Construct):
             self, "release", name=release, repository=self.pin.repository, chart=self.pin.chart,
             version=self.pin.version, namespace=namespace or self.pin.namespace, create_namespace=False,
             values=[values_yaml(self.values)],
-            set_sensitive=[ReleaseSetSensitive(name=k, value=v) for k, v in (sensitive_values or {}).items()] or None,
             atomic=True, cleanup_on_fail=True, wait=True, timeout=timeout, max_history=10,
             depends_on=list(depends_on) or None)

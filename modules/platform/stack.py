@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdktf import Fn
-from cdktf_cdktf_provider_tls.provider import TlsProvider
 from constructs import Construct
 
 from modules.cluster.stack import ClusterStack
@@ -22,8 +20,7 @@ from modules.common.layer_stack import LayerStack
 from modules.common.workload_identity import PodIdentityRole
 from modules.data.stack import DataStack
 from modules.network.stack import NetworkStack
-from modules.platform.linkerd_identity import LinkerdIdentity
-from platform_config import argocd_settings, cluster_objects, external_secrets, grafana
+from platform_config import argocd_settings, cluster_objects, external_secrets, grafana, linkerd_identity
 from platform_config.data_layer import controller_identities, controller_policy, workload_identities
 from platform_config.gpu_sharing import gpu_operator_values
 from platform_config.models import Environment
@@ -59,8 +56,6 @@ class PlatformStack(LayerStack):
             volume_key_arn=cluster.cluster.key.arn, file_system_id=data.file_system.file_system.id,
             retain=env.protection.prevent_destroy))
 
-        TlsProvider(self, "tls")
-        identity = LinkerdIdentity(self, "linkerd-identity")
         self.releases: dict[str, PlatformRelease] = {}
         ready = namespaces.resources
         # CRDs and the CNI plugin first: every later chart may create ServiceMonitors, and meshed pods need the CNI.
@@ -92,11 +87,18 @@ class PlatformStack(LayerStack):
             "autoDiscovery": {"clusterName": env.cluster_name}, "awsRegion": env.region,
             "rbac": {"serviceAccount": {"create": True,
                                         "name": controller_identities()["cluster-autoscaler"].service_account}}})
-        # PEM text is multi-line: JSON-encode it so the YAML stays valid once Terraform fills it in.
-        self._release("linkerd-control-plane", env, after=[self.releases["linkerd2-cni"].release, *crds],
-                      computed={"identityTrustAnchorsPEM": Fn.jsonencode(identity.trust_anchor_pem),
-                                "identity": {"issuer": {"tls": {"crtPEM": Fn.jsonencode(identity.issuer_cert_pem)}}}},
-                      sensitive={"identity.issuer.tls.keyPEM": identity.issuer_key_pem})
+        # Linkerd's identity without a private key in Terraform: cert-manager issues the issuer from the trust
+        # anchor External Secrets syncs (platform-resources), trust-manager distributes the anchor's certificate.
+        self._release("cert-manager", env, after=crds)
+        self._release("trust-manager", env, after=[self.releases["cert-manager"].release])
+        self._release("linkerd-identity", env, chart="platform-resources",
+                      namespace=linkerd_identity.control_plane_namespace(),
+                      after=[self.releases[name].release
+                             for name in ("cert-manager", "trust-manager", "platform-resources")],
+                      computed={"resources": linkerd_identity.identity_manifests()})
+        self._release("linkerd-control-plane", env,
+                      after=[*(self.releases[name].release for name in ("linkerd2-cni", "linkerd-identity")), *crds],
+                      computed=linkerd_identity.control_plane_values())
         self._release("gpu-operator", env, after=[self.releases[PROMETHEUS_RELEASE].release],
                       computed=gpu_operator_values(env, prometheus_release=PROMETHEUS_RELEASE), timeout=900)
         self._release("fluent-bit", env, after=crds, computed={
@@ -113,7 +115,7 @@ class PlatformStack(LayerStack):
         return {"serviceAccount": {"create": True, "name": name}}
 
     def _release(self, name: str, env: Environment, *, after: list, computed: dict[str, Any] | None = None,
-                 sensitive: dict[str, str] | None = None, timeout: int | None = None) -> None:
+                 chart: str | None = None, namespace: str | None = None, timeout: int | None = None) -> None:
         self.releases[name] = PlatformRelease(
-            self, f"release-{name}", release=name, environment_name=env.name, computed_values=computed,
-            sensitive_values=sensitive, depends_on=after, **({"timeout": timeout} if timeout else {}))
+            self, f"release-{name}", release=name, environment_name=env.name, chart=chart, namespace=namespace,
+            computed_values=computed, depends_on=after, **({"timeout": timeout} if timeout else {}))
