@@ -17,15 +17,19 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from platform_config.models import ConfigProblems, Environment
+from platform_config.partial_validation import partial_model
 
 DEFAULT_ENV_DIR = Path(__file__).resolve().parent.parent / "environments"
 
 
 class EnvironmentFileError(Exception):
-    """One or more environment files are invalid; ``problems`` holds one line per problem."""
+    """One or more environment files are invalid; ``problems`` holds one line per problem. ``environment`` is the
+    file's environment as far as it parsed, its parts with field errors ``INVALID`` (see
+    ``platform_config.partial_validation``), so later checks can still run over the rest; None when there is none."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], environment: Environment | None = None):
         self.problems = problems
+        self.environment = environment
         super().__init__("\n".join(problems))
 
 
@@ -115,13 +119,20 @@ def load_environment(path: Path, today: date | None = None) -> Environment:
     problems = []
     if data.get("name") != path.stem:
         problems.append(f"{shown}: name: must equal the file name {path.stem!r} (got {data.get('name')!r})")
+    context = {"today": today or date.today()}
     try:
-        environment = Environment.model_validate(data, context={"today": today or date.today()})
+        environment = Environment.model_validate(data, context=context)
     except ValidationError as error:
         problems += [f"{shown}: {field}: {message}"
                      for detail in error.errors() for field, message in _messages(detail)]
+        # Field errors stop pydantic before the cross-field rules: check those over the parts that parsed. (An
+        # error without a location comes from the rules themselves, which ran because every field parsed.)
+        field_errors = [tuple(detail["loc"]) for detail in error.errors() if detail["loc"]]
+        partial = partial_model(Environment, data, field_errors, context)
+        environment = partial.model
+        problems += [f"{shown}: {field}: {message}" for field, message in partial.rule_problems()]
     if problems:
-        raise EnvironmentFileError(problems)
+        raise EnvironmentFileError(problems, environment)
     return environment
 
 

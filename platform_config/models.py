@@ -8,6 +8,7 @@ together, each with its own field path (see ``ConfigProblems``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
 from ipaddress import IPv4Network
@@ -165,11 +166,11 @@ class GpuSharing(_Frozen):
 
     @model_validator(mode="after")
     def _fields_match_mode(self) -> GpuSharing:
-        if self.mode is SharingMode.TIME_SLICING and (self.replicas is None or self.layout is not None):
+        if self.mode == SharingMode.TIME_SLICING and (self.replicas is None or self.layout is not None):
             raise ValueError("mode time-slicing needs 'replicas' and takes no 'layout'")
-        if self.mode is SharingMode.MIG and (self.layout is None or self.replicas is not None):
+        if self.mode == SharingMode.MIG and (self.layout is None or self.replicas is not None):
             raise ValueError("mode mig needs 'layout' (MIG profile -> instances per GPU) and takes no 'replicas'")
-        if self.mode is SharingMode.EXCLUSIVE:
+        if self.mode == SharingMode.EXCLUSIVE:
             given = [f"'{name}' ({kind})" for name, kind in (("replicas", "time-slicing"), ("layout", "MIG"))
                      if getattr(self, name) is not None]
             if given:
@@ -674,12 +675,18 @@ class Environment(_Frozen):
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Environment:
-        problems = [*self._zone_problems(), *self._cidr_problems(), *self._pool_problems(),
-                    *self._protection_problems(), *self._quota_problems(), *self._placement_problems(),
-                    *self._wandb_problems(), *self._image_problems(), *self._deployment_problems()]
+        problems = [problem for rule in self.cross_field_rules() for problem in rule()]
         if problems:
             raise ConfigProblems(problems)
         return self
+
+    def cross_field_rules(self) -> list[Callable[[], list[tuple[str, str]]]]:
+        """The rules that relate several parts of the file, each returning (field, message) problems. A file with
+        field errors has them checked one by one over the parts that parsed (``platform_config.partial_validation``),
+        so a rule stays small: one that reads a part in error is skipped whole."""
+        return [self._zone_problems, self._cidr_problems, self._pool_problems, self._prod_protection_problems,
+                self._state_key_problems, self._gitops_problems, self._database_problems, self._quota_problems,
+                self._placement_problems, self._wandb_problems, self._image_problems, self._deployment_problems]
 
     def _zone_problems(self) -> list[tuple[str, str]]:
         zones = self.availability_zones
@@ -692,7 +699,7 @@ class Environment(_Frozen):
         if self.high_availability and len(zones) < 3:
             problems.append(("availability_zones",
                              f"high_availability needs at least 3 AZs, got {len(zones)}"))
-        if self.high_availability and self.network.nat_gateways is not NatStrategy.ONE_PER_AZ:
+        if self.high_availability and self.network.nat_gateways != NatStrategy.ONE_PER_AZ:
             problems.append(("network.nat_gateways",
                              f"high_availability needs one_per_az (a NAT gateway per AZ), "
                              f"got {self.network.nat_gateways.value}"))
@@ -742,10 +749,10 @@ class Environment(_Frozen):
         they wait for the reviewers of ``plan-<name>``."""
         return None if self.tier is Tier.DEV else f"plan-{self.name}"
 
-    def _protection_problems(self) -> list[tuple[str, str]]:
+    def _prod_protection_problems(self) -> list[tuple[str, str]]:
         protection = self.protection
         problems = []
-        if self.tier is Tier.PROD:
+        if self.tier == Tier.PROD:
             if not protection.prevent_destroy and not protection.unprotected_prod_override:
                 problems.append(("protection.prevent_destroy", "false is not allowed in a prod-tier environment "
                                  "without protection.unprotected_prod_override naming who turned it off and why"))
@@ -755,29 +762,40 @@ class Environment(_Frozen):
             if self.cluster.kms_deletion_window_days != 30:
                 problems.append(("cluster.kms_deletion_window_days", f"{self.cluster.kms_deletion_window_days} "
                                  "days; a prod-tier environment keeps the maximum, 30"))
-        if protection.unprotected_prod_override and (self.tier is not Tier.PROD or protection.prevent_destroy):
+        if protection.unprotected_prod_override and (self.tier != Tier.PROD or protection.prevent_destroy):
             problems.append(("protection.unprotected_prod_override",
                              "only for a prod-tier environment with prevent_destroy: false; remove it"))
+        return problems
+
+    def _state_key_problems(self) -> list[tuple[str, str]]:
         backend = self.state_backend
         if backend.kms_key_account != self.account_id or backend.kms_key_region != backend.region:
-            problems.append(("state_backend.kms_key_arn",
-                             f"a key of account {backend.kms_key_account} in {backend.kms_key_region}; the state "
-                             f"bucket needs a key of the environment's account {self.account_id} in the bucket's "
-                             f"region {backend.region}"))
-        if self.tier is Tier.PROD and self.platform.gitops.image_updates is ImageUpdates.DIRECT:
+            return [("state_backend.kms_key_arn",
+                     f"a key of account {backend.kms_key_account} in {backend.kms_key_region}; the state bucket "
+                     f"needs a key of the environment's account {self.account_id} in the bucket's region "
+                     f"{backend.region}")]
+        return []
+
+    def _gitops_problems(self) -> list[tuple[str, str]]:
+        gitops = self.platform.gitops
+        problems = []
+        if self.tier == Tier.PROD and gitops.image_updates == ImageUpdates.DIRECT:
             problems.append(("platform.gitops.image_updates", "direct is not allowed in a prod-tier environment: a "
                              "new image tag reaches prod only through a reviewed pull request (allowed: "
                              "pull-request)"))
-        if self.delivery is not None and self.platform.gitops.github_repository is None:
-            problems.append(("platform.gitops.repository_url", f"{self.platform.gitops.repository_url} is not a "
+        if self.delivery is not None and gitops.github_repository is None:
+            problems.append(("platform.gitops.repository_url", f"{gitops.repository_url} is not a "
                              "GitHub repository; the image workflow writes tags through a GitHub App (allowed: "
                              "https://github.com/<owner>/<name>.git or git@github.com:<owner>/<name>.git)"))
-        if self.tier is Tier.PROD and self.platform.gitops.sso is None:
+        if self.tier == Tier.PROD and gitops.sso is None:
             problems.append(("platform.gitops.sso", "missing: a prod-tier environment signs in to Argo CD through "
                              "SSO (the local admin is disabled); give issuer, client_id and admin_groups"))
-        if self.high_availability and not self.data.database.multi_az:
-            problems.append(("data.database.multi_az", "high_availability needs a multi-AZ database, got false"))
         return problems
+
+    def _database_problems(self) -> list[tuple[str, str]]:
+        if self.high_availability and not self.data.database.multi_az:
+            return [("data.database.multi_az", "high_availability needs a multi-AZ database, got false")]
+        return []
 
     def _quota_problems(self) -> list[tuple[str, str]]:
         offered = {profile for pool in self.gpu_pools().values() if pool.gpu.sharing.layout

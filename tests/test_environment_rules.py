@@ -209,6 +209,49 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path):
         "cluster.colour", "node_pools.a100-mig.gpu.sharing", "node_pools.h100-timeslice.gpu.sharing.replicas"]
 
 
+def test_a_field_error_does_not_hide_the_cross_field_rules_of_the_same_file(tmp_path):
+    """GIVEN a prod-tier file with an unquoted account id (a field error) and a KMS deletion window below 30 (a
+    cross-field rule) THEN both are reported, each naming its field."""
+    def break_a_field_and_a_rule(d):
+        d.update(account_id=12345678901, tier="prod")
+        d["cluster"].update(kms_deletion_window_days=7)
+
+    problems = problems_of(tmp_path, break_a_field_and_a_rule)
+    assert [p.split(": ")[1] for p in problems] == ["account_id", "cluster.kms_deletion_window_days"]
+    assert "put the value in quotes" in problems[0]
+    assert problems[1].endswith("cluster.kms_deletion_window_days: 7 days; a prod-tier environment keeps the "
+                                "maximum, 30")
+
+
+def test_an_unknown_key_does_not_hide_the_rules_of_its_section(tmp_path):
+    def unknown_key_and_short_window(d):
+        d.update(tier="prod")
+        d["cluster"].update(colour="blue", kms_deletion_window_days=7)
+
+    problems = problems_of(tmp_path, unknown_key_and_short_window)
+    assert [p.split(": ")[1] for p in problems] == ["cluster.colour", "cluster.kms_deletion_window_days"]
+
+
+def test_a_rule_that_reads_a_field_in_error_is_skipped_rather_than_reporting_its_consequences(tmp_path):
+    """A region that is not one makes every AZ look foreign: only the region is reported."""
+    problems = problems_of(tmp_path, lambda d: d.update(region="us-east1"))
+    assert [p.split(": ")[1] for p in problems] == ["region"]
+
+
+def test_a_field_error_inside_a_section_does_not_hide_that_sections_own_rule(tmp_path):
+    """GIVEN a time-slicing pool with replicas out of range (a field error) and a MIG layout, which time-slicing
+    takes none of (the sharing section's own rule) THEN both are reported."""
+    name = next(name for name, spec in PROD["node_pools"].items()
+                if (spec.get("gpu") or {}).get("sharing", {}).get("mode") == "time-slicing")
+    too_many = load_catalogue().time_slicing_replicas.max + 1
+    problems = problems_of(tmp_path, lambda d: pool(d, name)["gpu"]["sharing"].update(
+        replicas=too_many, layout={"3g.40gb": 1}))
+    assert [p.split(": ", 2)[1] for p in problems] == [f"node_pools.{name}.gpu.sharing.replicas",
+                                                       f"node_pools.{name}.gpu.sharing"]
+    assert f"{too_many} replicas per GPU; allowed: " in problems[0]
+    assert problems[1].endswith("mode time-slicing needs 'replicas' and takes no 'layout'")
+
+
 def test_the_name_must_match_the_file_name(tmp_path):
     problems = problems_of(tmp_path, lambda d: None, name="production")
     assert problems == [f"{tmp_path / 'production.yaml'}: name: must equal the file name 'production' (got 'prod')"]
