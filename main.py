@@ -51,23 +51,20 @@ def _refuse(title: str, problems: list[str]) -> int:
 
 
 def main() -> int:
-    from platform_config.loader import EnvironmentFileError, display_path, read_environments, selected_files
-    from platform_config.scheduling import scheduling_problems
+    from platform_config.environment_check import check_environment_files
+    from platform_config.loader import EnvironmentFileError, display_path, selected_files
 
-    # Every problem of every file in one pass: field and cross-field problems of the files that fail validation,
-    # and the scheduling problems of those that pass, each line naming its file.
+    # Every problem of every file in one pass, each line naming its file: field and cross-field problems, the
+    # workloads that cannot be scheduled, and what the API server or a namespace quota would refuse.
     try:
         files = selected_files()
     except EnvironmentFileError as error:
         return _refuse("Invalid environment configuration", error.problems)
-    environments, problems = read_environments(files)
+    check = check_environment_files(files)
+    if check.problems:
+        return _refuse(check.title, check.problems)
+    environments = check.environments
     file_of = {path.stem: display_path(path) for path in files}
-    unschedulable = [f"{file_of[env.name]}: workloads of environment {env.name}: {problem}"
-                     for env in environments for problem in scheduling_problems(env)]
-    if problems:
-        return _refuse("Invalid environment configuration", problems + unschedulable)
-    if unschedulable:
-        return _refuse("Workloads that cannot be scheduled", unschedulable)
 
     for environment in environments:
         for warning in environment.warnings():
@@ -91,7 +88,10 @@ def main() -> int:
     except SchedulingError as error:
         return _refuse("Workloads that cannot be scheduled", error.problems)
     except AdmissionError as error:
-        return _refuse("Workloads the API server would refuse, or quotas that cannot hold them", error.problems)
+        shown = file_of[error.environment_name]
+        return _refuse("Workloads the API server would refuse, or quotas that cannot hold them",
+                       [p.line(environment_file=shown, environment_name=error.environment_name)
+                        for p in error.problems])
     except ValuesFileError as error:
         return _refuse("Invalid Helm values", [str(error)])
     # The summary is the command's result, so it goes to stdout (the cdktf CLI prints stderr as [ERROR]).

@@ -74,6 +74,15 @@ def resource_quota(namespace: str, quota: NamespaceQuota) -> Manifest:
             "metadata": {"name": "compute", "namespace": namespace}, "spec": {"hard": hard}}
 
 
+def quota_field(namespace: str, key: str) -> str:
+    """The field of the environment file that sets the ResourceQuota ``key`` of ``namespace`` (the inverse of
+    ``resource_quota``)."""
+    resource = key.removeprefix("requests.")
+    fields = {"cpu": "cpu", "memory": "memory", GPU_RESOURCE: "gpus"}
+    field = fields.get(resource) or f"mig_slices.{resource.removeprefix(mig_resource(''))}"
+    return f"platform.namespace_quotas.{namespace}.{field}"
+
+
 def limit_range(namespace: str) -> Manifest:
     return {"apiVersion": "v1", "kind": "LimitRange",
             "metadata": {"name": "container-defaults", "namespace": namespace},

@@ -102,6 +102,31 @@ def release_values(release: str, environment_name: str, computed: Mapping[str, A
     return merge_values(layered, computed or {})
 
 
+def values_file_setting(release: str, environment_name: str, dotted: str, values_dir: Path = VALUES_DIR) -> str:
+    """The values file to change for the value at ``dotted`` (e.g. ``resources``) of ``release`` in
+    ``environment_name``: the environment's overlay when it sets the value, else the defaults file."""
+    folder = values_dir / release
+    overlay = folder / f"values-{environment_name}.yaml"
+    values: Any = _read(overlay)
+    for key in dotted.split("."):
+        values = values.get(key) if isinstance(values, Mapping) else None
+    return _shown(overlay if values is not None else folder / "values.yaml")
+
+
+def values_file_problems(environment_names: list[str], values_dir: Path = VALUES_DIR) -> list[str]:
+    """One line per values file of the environments that cannot be read as a mapping of values (every release's
+    defaults and each environment's overlays), so all of them are reported before the synth."""
+    files = [*sorted(values_dir.glob("*/values.yaml")),
+             *(path for name in environment_names for path in sorted(values_dir.glob(f"*/values-{name}.yaml")))]
+    problems = []
+    for path in files:
+        try:
+            _read(path)
+        except ValuesFileError as error:
+            problems.append(str(error))
+    return problems
+
+
 def values_yaml(values: Mapping[str, Any]) -> str:
     """Values as the plain YAML text a reviewer reads in the plan (stable key order, no anchors)."""
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from platform_config import cluster_objects
+from platform_config import cluster_objects, linkerd_identity, workloads
 from platform_config.data_layer import workload_identities
-from platform_config.helm_values import PodValues
+from platform_config.helm_values import PodValues, chart_catalogue, release_values, values_file_setting
 from platform_config.models import Environment
 
 Manifest = dict[str, Any]
@@ -43,12 +43,32 @@ _NATIVE = ("cpu", "memory", "ephemeral-storage")
 _QUOTA_SCOPES = ("requests.", "limits.")
 
 
-class AdmissionError(Exception):
-    """Workloads the API server would refuse, or namespace quotas that cannot hold them; one line per problem."""
+@dataclass(frozen=True)
+class AdmissionProblem:
+    """One refusal: the field to change and why. The field is in ``values_file`` when a chart's values set it, else in
+    the environment's own file."""
 
-    def __init__(self, problems: list[str]):
+    field: str
+    message: str
+    values_file: str | None = None
+
+    def line(self, *, environment_file: str, environment_name: str) -> str:
+        """``<file>: <field>: <message>``; a values file may serve several environments, so it names the one."""
+        if self.values_file is None:
+            return f"{environment_file}: {self.field}: {self.message}"
+        return f"{self.values_file}: {self.field}: environment {environment_name}: {self.message}"
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class AdmissionError(Exception):
+    """Workloads the API server would refuse, or namespace quotas that cannot hold them, in ``environment_name``."""
+
+    def __init__(self, environment_name: str, problems: list[AdmissionProblem]):
+        self.environment_name = environment_name
         self.problems = problems
-        super().__init__("\n".join(problems))
+        super().__init__("\n".join(f"{environment_name}: {p}" for p in problems))
 
 
 def quantity(value: str | int | float) -> Fraction:
@@ -242,14 +262,33 @@ def _at(values: Mapping[str, Any], dotted: str) -> Any:
     return values
 
 
-def chart_deployment(name: str, namespace: str, values: Mapping[str, Any], pods: PodValues) -> Manifest:
+#: On a Deployment that ``chart_deployment`` describes: the values file and field that set its resources, which a
+#: refusal names.
+VALUES_FILE_ANNOTATION = "platform.mlops/values-file"
+VALUES_FIELD_ANNOTATION = "platform.mlops/values-field"
+
+
+def chart_deployment(name: str, namespace: str, values: Mapping[str, Any], pods: PodValues, *,
+                     values_file: str | None = None) -> Manifest:
     """The Deployment a chart renders, main container only, from where its values set the replicas and resources
     (``pods``; the chart's default replica count is 1): enough to admit it and count it against the namespace's
-    quota. A chart's own rollout strategy is taken as the Deployment default (25% surge)."""
+    quota. A chart's own rollout strategy is taken as the Deployment default (25% surge). ``values_file`` (the file
+    that sets the resources) is what a refusal of the container names."""
     replicas = _at(values, pods.replicas) or 1
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if values_file:
+        metadata["annotations"] = {VALUES_FILE_ANNOTATION: values_file, VALUES_FIELD_ANNOTATION: pods.resources}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata,
             "spec": {"replicas": replicas, "template": {"spec": {"containers": [
                 {"name": name, "resources": _at(values, pods.resources)}]}}}}
+
+
+def chart_deployments(environment_name: str) -> list[Manifest]:
+    """The Deployments of the charts that size their pods in their values (``pods`` in the chart catalogue: those
+    installed into an application namespace), from the environment's values files."""
+    return [chart_deployment(name, pin.namespace, release_values(name, environment_name), pin.pods,
+                             values_file=values_file_setting(name, environment_name, pin.pods.resources))
+            for name, pin in chart_catalogue().items() if pin.pods]
 
 
 @dataclass(frozen=True)
@@ -277,7 +316,15 @@ def _injected(pod_template: Mapping[str, Any]) -> bool:
     return annotations.get("linkerd.io/inject") != "disabled"
 
 
-def admission_problems(rules: Mapping[str, NamespaceRules], manifests: Iterable[Manifest]) -> list[str]:
+def _refusal(manifest: Manifest, where: str, reason: str) -> AdmissionProblem:
+    annotations = manifest["metadata"].get("annotations") or {}
+    if VALUES_FILE_ANNOTATION in annotations:
+        return AdmissionProblem(field=annotations[VALUES_FIELD_ANNOTATION], message=f"{where}: {reason}",
+                                values_file=annotations[VALUES_FILE_ANNOTATION])
+    return AdmissionProblem(field=where, message=reason)
+
+
+def admission_problems(rules: Mapping[str, NamespaceRules], manifests: Iterable[Manifest]) -> list[AdmissionProblem]:
     """Every container the API server would refuse in a namespace of ``rules``, and every ResourceQuota that
     cannot hold the namespace's workloads at their largest."""
     manifests = list(manifests)
@@ -291,8 +338,9 @@ def admission_problems(rules: Mapping[str, NamespaceRules], manifests: Iterable[
                            ((rules[namespace].quota or {}).get("spec", {}).get("hard") or {})]
                 for kind, container in containers_of(pod):
                     _, refused = admit_container(container.get("resources"), rules[namespace].limit_range, tracked)
-                    where = f"{namespace}/{manifest['kind']} {manifest['metadata']['name']} {path}.{kind}"
-                    problems += [f"{where} {container['name']}: {reason}" for reason in refused]
+                    where = (f"{namespace}/{manifest['kind']} {manifest['metadata']['name']} {path}.{kind} "
+                             f"{container['name']}")
+                    problems += [_refusal(manifest, where, reason) for reason in refused]
     most = most_pods(manifests)
     for namespace, rule in rules.items():
         if rule.quota is None:
@@ -309,9 +357,10 @@ def admission_problems(rules: Mapping[str, NamespaceRules], manifests: Iterable[
         for key, value, needed in quota_shortfalls(rule.quota["spec"]["hard"], demand):
             resource = key.removeprefix("requests.")
             needed_text = format_quantity(needed, resource)
-            problems.append(f"{namespace}: ResourceQuota {key} {value} (platform.namespace_quotas.{namespace}) "
-                            f"cannot hold the namespace's workloads at their largest, which request {needed_text} "
-                            f"(allowed: at least {needed_text})")
+            problems.append(AdmissionProblem(
+                field=cluster_objects.quota_field(namespace, key),
+                message=f"ResourceQuota {key} {value} of namespace {namespace} cannot hold the namespace's workloads "
+                        f"at their largest, which request {needed_text} (allowed: at least {needed_text})"))
     return problems
 
 
@@ -337,4 +386,20 @@ def check_admission(environment: Environment, manifests: Iterable[Manifest], *,
         sidecar=mesh_proxy) for namespace in cluster_objects.application_namespaces()}
     problems = admission_problems(rules, manifests)
     if problems:
-        raise AdmissionError([f"{environment.name}: {p}" for p in problems])
+        raise AdmissionError(environment.name, problems)
+
+
+def environment_admission_problems(environment: Environment) -> list[AdmissionProblem]:
+    """What ``check_admission`` finds in the workloads layer of an environment, before anything is synthesized: its
+    manifests (with placeholders for what other layers make, which does not change what pods request), the chart
+    Deployments and the mesh proxy, all from the environment's file and values files."""
+    manifests = [*workloads.inference_manifests(environment, workloads.PLACEHOLDER_REFS),
+                 *workloads.agent_manifests(environment), *workloads.training_manifests(environment),
+                 *workloads.mlops_manifests(environment, workloads.PLACEHOLDER_REFS),
+                 *chart_deployments(environment.name)]
+    linkerd = release_values("linkerd-control-plane", environment.name, linkerd_identity.control_plane_values())
+    try:
+        check_admission(environment, manifests, mesh_proxy=mesh_proxy_resources(linkerd))
+    except AdmissionError as error:
+        return error.problems
+    return []

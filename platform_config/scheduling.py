@@ -210,15 +210,11 @@ def check_schedulable(environment: Environment, demands: Iterable[GpuDemand]) ->
         raise SchedulingError(problems)
 
 
-#: What the manifests mention from other layers does not change where their pods go: placeholders stand in for it
-#: when the check runs before the synth.
-_UNRESOLVED = workloads.InfrastructureRefs(model_bucket="(bucket)", file_system_id="(file system)",
-                                           models_access_point_id="(access point)", database_secret_arn="(secret)")
-
-
 def environment_demands(environment: Environment) -> list[GpuDemand]:
-    """Every GPU demand of an environment: its inference servers and agents, and its training queues."""
-    manifests = [*workloads.inference_manifests(environment, _UNRESOLVED), *workloads.agent_manifests(environment)]
+    """Every GPU demand of an environment: its inference servers, agents and training runtimes, and its training
+    queues."""
+    manifests = [*workloads.inference_manifests(environment, workloads.PLACEHOLDER_REFS),
+                 *workloads.agent_manifests(environment), *workloads.training_manifests(environment)]
     return [*demands_from_manifests(manifests), *demands_from_training_queues(environment)]
 
 

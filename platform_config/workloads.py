@@ -42,6 +42,12 @@ class InfrastructureRefs:
     database_secret_arn: str
 
 
+#: What the manifests mention from other layers changes neither where their pods go nor what they request:
+#: placeholders stand in for it when the checks run before the synth.
+PLACEHOLDER_REFS = InfrastructureRefs(model_bucket="(bucket)", file_system_id="(file system)",
+                                      models_access_point_id="(access point)", database_secret_arn="(secret)")
+
+
 @cache
 def engine_catalogue() -> dict[str, Any]:
     with (DATA_DIR / "inference_engines.yaml").open(encoding="utf-8") as handle:

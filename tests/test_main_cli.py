@@ -146,8 +146,10 @@ def test_unschedulable_workloads_stop_the_synth_naming_workload_resource_and_poo
     lines = refusal_lines(run_main(env_dir, outdir), tmp_path)
 
     refusal = expected(load_environment(env_dir / "prod.yaml"))
-    assert lines == ["Workloads that cannot be scheduled (1 problem(s)); nothing was synthesized:",
-                     f"  {env_dir / 'prod.yaml'}: workloads of environment prod: {refusal}"]
+    assert lines[0].startswith("Workloads that cannot be scheduled")
+    assert lines[1] == f"  {env_dir / 'prod.yaml'}: workloads of environment prod: {refusal}"
+    # What else the same change breaks comes in the same pass (more replicas also outgrow the namespace's quota).
+    assert all(line.startswith(f"  {env_dir / 'prod.yaml'}: platform.namespace_quotas.") for line in lines[2:])
 
 
 def test_a_namespace_quota_too_small_for_its_workloads_stops_the_synth_naming_the_field(tmp_path):
@@ -158,8 +160,9 @@ def test_a_namespace_quota_too_small_for_its_workloads_stops_the_synth_naming_th
 
     assert lines[0] == ("Workloads the API server would refuse, or quotas that cannot hold them (1 problem(s)); "
                         "nothing was synthesized:")
-    assert lines[1].startswith("  prod: inference: ResourceQuota requests.cpu 16 (platform.namespace_quotas.inference) "
-                               "cannot hold the namespace's workloads at their largest, which request ")
+    assert lines[1].startswith(f"  {env_dir / 'prod.yaml'}: platform.namespace_quotas.inference.cpu: ResourceQuota "
+                               "requests.cpu 16 of namespace inference cannot hold the namespace's workloads at their "
+                               "largest, which request ")
     assert len(lines) == 2
 
 

@@ -183,7 +183,7 @@ def test_with_the_old_limit_range_the_inference_servers_are_refused(stacks, env_
     """The defect put back: a default CPU limit of 1 under servers that request 4 CPUs."""
     problems = admission_problems(namespace_rules(stacks, env_name, limit_range_override=OLD_DEFAULTS),
                                   workload_manifests(stacks, env_name))
-    assert any(p.startswith("inference/Deployment vllm ") and p.endswith("cpu request 4 is above its limit 1")
+    assert any(p.field.startswith("inference/Deployment vllm ") and p.message == "cpu request 4 is above its limit 1"
                for p in problems)
 
 
@@ -194,6 +194,8 @@ def test_a_quota_below_the_largest_scale_is_reported_with_its_field(stacks):
     rules["training"] = NamespaceRules(limit_range=rules["training"].limit_range, quota=small,
                                        sidecar=rules["training"].sidecar)
     problems = admission_problems(rules, workload_manifests(stacks, "prod"))
-    assert len(problems) == 1
-    assert problems[0].startswith("training: ResourceQuota requests.cpu 512 (platform.namespace_quotas.training) "
-                                  "cannot hold the namespace's workloads at their largest")
+    [problem] = problems
+    assert problem.field == "platform.namespace_quotas.training.cpu"
+    assert problem.values_file is None
+    assert problem.message.startswith("ResourceQuota requests.cpu 512 of namespace training cannot hold the "
+                                      "namespace's workloads at their largest")

@@ -22,6 +22,7 @@ from modules.platform.stack import PlatformStack
 from platform_config import cluster_objects, gitops, wandb_server, workloads
 from platform_config.catalogue import load_catalogue
 from platform_config.data_layer import workload_identities
+from platform_config.helm_values import values_file_setting
 from platform_config.models import Environment
 from platform_config.resource_admission import chart_deployment, check_admission, mesh_proxy_resources
 from platform_config.scheduling import (
@@ -76,7 +77,8 @@ class WorkloadsStack(LayerStack):
             "artifactRoot": {"s3": {"bucket": data.buckets["artifacts"].name}},
             "serviceAccount": {"create": True, "name": workload_identities()["mlflow"].service_account},
             "extraEnvVars": {"AWS_DEFAULT_REGION": env.region}})
-        chart_pods = [chart_deployment(name, release.pin.namespace, release.values, release.pin.pods)
+        chart_pods = [chart_deployment(name, release.pin.namespace, release.values, release.pin.pods,
+                                       values_file=values_file_setting(name, env.name, release.pin.pods.resources))
                       for name, release in self.releases.items() if release.pin.pods]
         check_admission(env, [*(m for group in self.manifests.values() for m in group), *chart_pods],
                         mesh_proxy=mesh_proxy_resources(platform.releases["linkerd-control-plane"].values))
