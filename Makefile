@@ -65,7 +65,8 @@ clean: ## Remove build output (keeps the tool environments)
 # --- policy gate (checkov) -------------------------------------------------------------------------------------
 # Owned by the policy gate (tools/gate, policies/). checkov lives in its own pinned environment, never in the
 # Pipfile (pipenv cannot lock it together with cdktf in reasonable time): tools/checkov-requirements.txt is a
-# full pip freeze, installed with --no-deps so nothing unpinned slips in (about 26 s on a fresh machine).
+# full pip freeze with the sha256 of each pinned file, installed with --require-hashes --no-deps so nothing unpinned
+# or altered slips in (about 26 s on a fresh machine).
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-from-requirements
 # What a synth reads: cdktf.out is rebuilt by `make gate` when any of these is newer than its manifest.
@@ -77,7 +78,8 @@ SYNTH_INPUTS := main.py cdktf.json Pipfile.lock $(shell find modules platform_co
 $(CHECKOV_STAMP): tools/checkov-requirements.txt
 	rm -rf $(CHECKOV_VENV)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r tools/checkov-requirements.txt
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r tools/checkov-requirements.txt
 	$(CHECKOV_VENV)/bin/pip check
 	touch $@
 
