@@ -18,7 +18,7 @@ VENV_PYTHON := .venv/bin/python
 VENV_STAMP := .venv/.synced-from-lock
 OUT ?= cdktf.out
 
-.PHONY: help deps synth test schema lint bench deploy clean
+.PHONY: help deps synth test schema lint bench deploy clean pin-images
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -58,6 +58,12 @@ deploy: deps ## Deploy one environment's stacks with the cdktf CLI: make deploy 
 	@$(VENV_PYTHON) -m tools.deploy_check --env '$(ENV)'
 	$(MAKE) --no-print-directory node_modules/.package-lock.json
 	npx --no-install cdktf deploy '$(ENV)-*'
+
+# Asks each upstream registry what every tag of platform_config/data/upstream_images.yaml points at now and writes
+# the digests to platform_config/data/image_lock.yaml (all or nothing: an unreachable registry leaves the lock as it
+# was). Needs the registries' network; no credentials. Then `make test` shows what the new digests change.
+pin-images: deps ## Resolve upstream image digests into platform_config/data/image_lock.yaml (needs the registries)
+	$(VENV_PYTHON) -m tools.pin_images
 
 clean: ## Remove build output (keeps the tool environments)
 	rm -rf cdktf.out .cdktf.out.* reports .pytest_cache

@@ -22,7 +22,7 @@ import yaml
 
 from platform_config.argocd_settings import ROOT_PROJECT
 from platform_config.helm_values import chart_catalogue
-from platform_config.images import registry, tag_template
+from platform_config.images import platform_repository, registry, tag_template
 
 #: The value file in the environment's folder of the GitOps repository, and the map in it.
 IMAGE_TAGS_FILE = "image-tags.yaml"
@@ -57,7 +57,8 @@ def _templated(value: Any, host: str) -> Any:
 
 def _image(image: str, host: str) -> str:
     match = re.fullmatch(rf"{re.escape(host)}/(?P<repository>[^:@]+):(?P<tag>[\w.-]+)", image)
-    if not match:
+    # Upstream images in the pull-through cache keep their locked pin: the tags file names only images built here.
+    if not match or platform_repository(image, registry=host) is None:
         return image
     return f"{host}/{match['repository']}:{tag_template(match['repository'], match['tag'])}"
 

@@ -16,7 +16,7 @@ import yaml
 
 from platform_config.data_layer import EFS_MOUNT_OPTIONS, workload_identities
 from platform_config.external_secrets import store_ref
-from platform_config.images import ecr_registry, inference_image, platform_image_reference
+from platform_config.images import ecr_registry, inference_image, mirrored_image, platform_image_reference
 from platform_config.models import AgentRuntime, Environment, InferenceEngine, ModelDeployment, Placement
 from platform_config.node_labels import CPU_POOL, GPU_TAINT_EFFECT_KUBERNETES, GPU_TAINT_KEY, POOL_LABEL
 
@@ -128,8 +128,8 @@ def inference_server(name: str, kind: str, engine: InferenceEngine, refs: Infras
     built here (``images/inference/<kind>``) from the environment's ECR ``registry``."""
     spec = engine_catalogue()[kind]
     user = spec["run_as_user"]
-    volumes, mounts, init, model_dir = _model_volume(engine, refs, engine_catalogue()["model_fetcher"]["image"],
-                                                     user)
+    fetcher = mirrored_image(engine_catalogue()["model_fetcher"]["repository"], registry=registry)
+    volumes, mounts, init, model_dir = _model_volume(engine, refs, fetcher, user)
     args = [a.format(model_dir=model_dir, served_name=engine.model.name) for a in spec["args"]]
     ports = [{"name": port_name, "containerPort": number, "protocol": "TCP"}
              for port_name, number in spec["ports"].items()]
@@ -353,10 +353,10 @@ def agent_manifests(environment: Environment) -> list[Manifest]:
 KUEUE_API = "kueue.x-k8s.io/v1beta2"
 TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 TRAINING_COHORT = "gpu-training"
-TRAINING_IMAGES = {"torch": "pytorch/pytorch:2.9.1-cuda12.8-cudnn9-runtime",
-                   "tensorflow": "tensorflow/tensorflow:2.20.0-gpu"}
+#: Upstream repositories of the training runtimes (tags and digests: upstream_images.yaml, image_lock.yaml).
+TRAINING_REPOSITORIES = {"torch": "pytorch/pytorch", "tensorflow": "tensorflow/tensorflow"}
 #: Hyperparameter tuning: Optuna studies in a journal file on EFS, shared by the trial jobs and the dashboard.
-OPTUNA_DASHBOARD_IMAGE = "ghcr.io/optuna/optuna-dashboard:v0.21.0"
+OPTUNA_DASHBOARD_REPOSITORY = "ghcr.io/optuna/optuna-dashboard"
 OPTUNA_MOUNT = "/optuna"
 OPTUNA_JOURNAL = f"{OPTUNA_MOUNT}/journal.log"
 OPTUNA_CLAIM = "optuna-studies"
@@ -391,12 +391,13 @@ def training_manifests(environment: Environment) -> list[Manifest]:
                                                   "LowerPriority"}}})
         manifests.append({"apiVersion": KUEUE_API, "kind": "LocalQueue",
                           "metadata": {"name": team, "namespace": "training"}, "spec": {"clusterQueue": team}})
-    manifests += training_runtimes(environment.workloads.training.distributed_placement)
-    manifests += tuning_service()
+    registry = ecr_registry(environment.account_id, environment.region)
+    manifests += training_runtimes(environment.workloads.training.distributed_placement, registry=registry)
+    manifests += tuning_service(registry=registry)
     return manifests
 
 
-def tuning_service() -> list[Manifest]:
+def tuning_service(*, registry: str) -> list[Manifest]:
     """The hyperparameter-tuning service: Optuna studies kept in a journal on EFS (file locks work over NFS 4.1),
     written by trial jobs (any runtime mounts it at /optuna) and shown by the Optuna dashboard (internal only)."""
     name = "optuna-dashboard"
@@ -406,7 +407,8 @@ def tuning_service() -> list[Manifest]:
              "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "efs-dynamic",
                       "resources": {"requests": {"storage": "10Gi"}}}}
     container = {
-        "name": "dashboard", "image": OPTUNA_DASHBOARD_IMAGE, "args": [OPTUNA_JOURNAL],
+        "name": "dashboard", "image": mirrored_image(OPTUNA_DASHBOARD_REPOSITORY, registry=registry),
+        "args": [OPTUNA_JOURNAL],
         "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 10},
@@ -429,7 +431,7 @@ def tuning_service() -> list[Manifest]:
     return [claim, deployment, service]
 
 
-def training_runtimes(placement: Placement | None = None) -> list[Manifest]:
+def training_runtimes(placement: Placement | None = None, *, registry: str) -> list[Manifest]:
     """PyTorch (torchrun, Trainer's torch policy) and TensorFlow (indexed workers; the job builds TF_CONFIG from
     JOB_COMPLETION_INDEX) runtimes, running as the training service account with shared memory and the tuning
     studies mounted. With a ``placement``, each training node runs on its pool with its GPUs (whole GPUs on an
@@ -466,8 +468,10 @@ def training_runtimes(placement: Placement | None = None) -> list[Manifest]:
 
     # The torch policy of Trainer 2.3.0 has no process count: torchrun's processes per node come from the TrainJob
     # (spec.trainer.numProcPerNode, default auto: one per GPU of the node).
-    return [runtime("platform-torch-distributed", "torch", {"torch": {}}, TRAINING_IMAGES["torch"]),
-            runtime("platform-tensorflow-distributed", "tensorflow", {}, TRAINING_IMAGES["tensorflow"])]
+    images = {framework: mirrored_image(repository, registry=registry)
+              for framework, repository in TRAINING_REPOSITORIES.items()}
+    return [runtime("platform-torch-distributed", "torch", {"torch": {}}, images["torch"]),
+            runtime("platform-tensorflow-distributed", "tensorflow", {}, images["tensorflow"])]
 
 
 # --- mlops -------------------------------------------------------------------------------------------------------

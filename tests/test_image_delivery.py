@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from platform_config.images import platform_images
+from platform_config.images import platform_images, platform_repository
 from tests_support import application_manifests, resources
 from tools.image_tags.__main__ import target_lines
 from tools.image_tags.tags_file import set_tags
@@ -74,7 +74,7 @@ def test_the_images_pushed_and_tagged_are_the_ecr_repositories_the_applications_
         deployed = {c["image"].removeprefix(f"{host}/").rsplit(":", 1)[0]
                     for application in applications(stacks, env_name)
                     for manifest in application_manifests(application) for c in containers(manifest)
-                    if c["image"].startswith(f"{host}/")}
+                    if platform_repository(c["image"], registry=host)}
         assert matrix == deployed and deployed <= repositories, env_name
     workflow = IMAGES_WORKFLOW["jobs"]
     assert "build" in workflow["gitops"]["needs"]   # tags are written only once every image is pushed
@@ -136,7 +136,8 @@ def test_platform_images_reach_the_cluster_only_through_an_application_that_read
         for manifest in raw_manifests(stacks[f"{env_name}-workloads"]):
             if manifest["kind"] != "Application":
                 # Applied by Terraform: must not run a platform image, or it would bypass Git.
-                assert not [c for c in containers(manifest) if c["image"].startswith(f"{host}/")], manifest
+                assert not [c for c in containers(manifest) if platform_repository(c["image"], registry=host)], \
+                    manifest
                 continue
             chart, gitops = manifest["spec"]["sources"]
             # The value file is the tool's file, in the repository and revision the root application watches.
@@ -146,7 +147,7 @@ def test_platform_images_reach_the_cluster_only_through_an_application_that_read
             for rendered in application_manifests(manifest, written["imageTags"]):
                 for container in containers(rendered):
                     image = container["image"]
-                    if image.startswith(f"{host}/"):
+                    if platform_repository(image, registry=host):
                         repository, tag = image.removeprefix(f"{host}/").rsplit(":", 1)
                         assert repository in repositories
                         assert tag == "probe-tag", image

@@ -1,7 +1,7 @@
 """Every container image the platform runs exists: it is built here (``images/<repository>/``, pushed by
 images.yml under the one version the synth accepts) or it is an upstream image listed, with its tag, in
-platform_config/data/upstream_images.yaml. The images built here run as a numeric non-root user and answer the
-probes their pods call."""
+platform_config/data/upstream_images.yaml, pulled through the account's pull-through cache at the digest the image
+lock records. The images built here run as a numeric non-root user and answer the probes their pods call."""
 
 from __future__ import annotations
 
@@ -22,9 +22,16 @@ import yaml
 from platform_config.images import (
     ecr_registry,
     image_problem,
+    mirrored_image,
+    parse_reference,
+    pin_problem,
     platform_images,
+    platform_repository,
+    pull_through_rules,
     split_reference,
     upstream_images,
+    upstream_location,
+    upstream_problem,
     with_default_tags,
 )
 from tests_support import application_manifests, resources
@@ -85,10 +92,18 @@ def test_the_rule_finds_a_commit_tag_an_unlisted_image_and_a_chart_default_put_b
     assert "otel/opentelemetry-collector-contrib:<chart default>" in problems[2]
 
 
-def test_a_tag_of_an_upstream_image_that_is_not_listed_is_refused():
-    repository, tags = next(iter(upstream_images().items()))
-    assert image_problem(f"{repository}:{tags[0]}", registry="example.invalid") is None
-    assert "is not listed" in image_problem(f"{repository}:latest", registry="example.invalid")
+@pytest.mark.parametrize("repository", sorted(r for r in upstream_images()
+                                              if upstream_location(r)[0] in pull_through_rules()))
+def test_an_upstream_image_is_accepted_only_through_the_pull_through_cache_at_a_listed_tag(repository):
+    registry = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
+    mirrored = mirrored_image(repository, registry=registry)
+    assert image_problem(mirrored, registry=registry) is None
+    name, tag, digest = parse_reference(mirrored)
+    assert "is not listed" in image_problem(f"{name}:latest", registry=registry)
+    assert "pulled from" in image_problem(f"{repository}:{tag}", registry=registry)
+    if digest:
+        other = "sha256:" + "0" * 64
+        assert "the lock records" in image_problem(f"{name}:{tag}@{other}", registry=registry)
 
 
 # --- build contexts -----------------------------------------------------------------------------------------------
@@ -120,8 +135,11 @@ def test_every_build_context_starts_from_a_listed_upstream_image_at_an_exact_tag
     bases = [line.split()[0] for line in directives(dockerfile(repository), "FROM")]
     assert bases
     for base in bases:
-        assert split_reference(base)[1] not in (None, "latest"), base
-        assert image_problem(base, registry="example.invalid") is None, base
+        name, tag, digest = parse_reference(base)
+        assert tag not in (None, "latest"), base
+        assert upstream_problem(name, tag, digest) is None, base
+        # Pinned as the image lock says: at its digest, or at the tag alone where the lock says why it has none.
+        assert pin_problem(base, registry="example.invalid") is None, base
 
 
 def image_user(repository: str) -> int:
@@ -151,8 +169,8 @@ def platform_containers(stacks: dict, environments: dict) -> list[tuple[str, dic
         registry = ecr_registry(env.account_id, env.region)
         for pod in pods_of(stack):
             for container in pod["containers"]:
-                if container["image"].startswith(f"{registry}/"):
-                    repository = split_reference(container["image"].removeprefix(f"{registry}/"))[0]
+                repository = platform_repository(container["image"], registry=registry)
+                if repository is not None:
                     found.append((repository, pod, container))
     return found
 
@@ -246,6 +264,7 @@ def test_the_workflow_matrix_refuses_a_tag_the_synth_would_not_accept(synth_outd
     manifest = json.loads((broken / "manifest.json").read_text())
     path = broken / manifest["stacks"]["dev-workloads"]["synthesizedStackPath"]
     # The agent runtimes' Application names the tag as its template's default.
-    path.write_text(path.read_text().replace('agents/crewai\\" \\"0.1.0\\"', 'agents/crewai\\" \\"3f2a1c9e\\"'))
+    version = platform_images()["agents/crewai"].version
+    path.write_text(path.read_text().replace(f'agents/crewai\\" \\"{version}\\"', 'agents/crewai\\" \\"3f2a1c9e\\"'))
     with pytest.raises(ValueError, match=r"'3f2a1c9e' is not the tag images\.yml pushes for agents/crewai"):
         image_matrix(broken, "dev", list(environments))

@@ -9,10 +9,17 @@ import pytest
 import yaml
 
 from platform_config import gpu_sharing
+from platform_config.images import ecr_registry
 from platform_config.models import Environment, SharingMode
 from platform_config.scheduling import SchedulingError, check_schedulable, demands_from_manifests
 from platform_config.workloads import training_runtimes
 from tests_support import resources
+
+
+def runtimes_of(env: Environment) -> list[dict]:
+    return training_runtimes(env.workloads.training.distributed_placement,
+                             registry=ecr_registry(env.account_id, env.region))
+
 
 GPU = "nvidia.com/gpu"
 POOL_LABEL = "mlops-platform/pool"
@@ -116,7 +123,7 @@ def with_distributed_placement(env: Environment, pool: str, count: int) -> Envir
 
 def test_the_scheduling_check_refuses_multi_gpu_training_nodes_on_a_time_sliced_pool(environments):
     env = with_distributed_placement(environments["prod"], "h100-timeslice", 8)
-    demands = demands_from_manifests(training_runtimes(env.workloads.training.distributed_placement))
+    demands = demands_from_manifests(runtimes_of(env))
     with pytest.raises(SchedulingError) as refused:
         check_schedulable(env, demands)
     assert refused.value.problems[0] == (
@@ -130,13 +137,13 @@ def test_the_scheduling_check_refuses_multi_gpu_training_nodes_on_a_time_sliced_
 def test_training_nodes_on_whole_gpus_must_fit_one_node(environments):
     env = with_distributed_placement(environments["prod"], "h100-whole", 16)
     with pytest.raises(SchedulingError) as refused:
-        check_schedulable(env, demands_from_manifests(training_runtimes(env.workloads.training.distributed_placement)))
+        check_schedulable(env, demands_from_manifests(runtimes_of(env)))
     assert "requests nvidia.com/gpu x16 per pod: one node of pool h100-whole has 8" in refused.value.problems[0]
 
 
 def test_runtime_templates_fit_without_holding_capacity_of_their_own(environments):
     """The queues' quota already counts what training jobs use: a runtime adds no capacity demand."""
     env = environments["prod"]
-    demands = demands_from_manifests(training_runtimes(env.workloads.training.distributed_placement))
+    demands = demands_from_manifests(runtimes_of(env))
     assert demands and all(d.template for d in demands)
     check_schedulable(env, demands * 10)

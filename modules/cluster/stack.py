@@ -12,12 +12,26 @@ from modules.cluster.node_groups import ManagedNodeGroup
 from modules.common.iam import ServiceRole
 from modules.common.layer_stack import LayerStack
 from modules.network.vpc import Network
+from platform_config.images import pull_through_rules
 from platform_config.models import Environment
 
 #: Node instance role policies: join the cluster, pull images, and be reachable through SSM instead of SSH.
 #: The VPC CNI uses the node role (it must assign addresses before any pod credential path exists).
 NODE_ROLE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy",
                       "AmazonSSMManagedInstanceCore")
+#: What the kubelet needs beyond pulling when an image comes through a pull-through cache rule: on the first pull
+#: of an image ECR creates its repository under the rule's prefix and imports the image from upstream, both on the
+#: puller's permissions (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html).
+PULL_THROUGH_ACTIONS = ("ecr:BatchImportUpstreamImage", "ecr:CreateRepository")
+
+
+def pull_through_statements(*, account_id: str, region: str) -> list[dict]:
+    """The nodes may fill the account's pull-through cache, and only under the cache prefixes (never create or
+    import into the repositories of the platform's own images)."""
+    return [{"Sid": "FillThePullThroughCache", "Effect": "Allow", "Action": list(PULL_THROUGH_ACTIONS),
+             "Resource": [f"arn:aws:ecr:{region}:{account_id}:repository/{rule.prefix}/*"
+                          for rule in pull_through_rules().values()]}]
+
 
 class ClusterStack(LayerStack):
     """Exposes ``cluster``, ``node_groups`` by pool and ``node_role`` (the nodes' instance role)."""
@@ -33,7 +47,8 @@ class ClusterStack(LayerStack):
                                vpc_cidr=str(env.network.vpc_cidr), subnet_ids=list(subnet_of_zone.values()),
                                autoscaling_role_arn=autoscaling_role_arn)
         node_role = ServiceRole(self, "node-role", name=f"{env.cluster_name}-nodes", service="ec2.amazonaws.com",
-                                managed_policies=NODE_ROLE_POLICIES)
+                                managed_policies=NODE_ROLE_POLICIES,
+                                inline_policy=pull_through_statements(account_id=env.account_id, region=env.region))
         self.node_role = node_role
         networking = ManagedAddons(self, "networking-addons", cluster_name=self.cluster.eks.name,
                                    addons=NETWORKING_ADDONS)

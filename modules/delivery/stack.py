@@ -1,4 +1,5 @@
-"""``<env>-delivery``: ECR repositories and the GitHub Actions identities of the environment's account."""
+"""``<env>-delivery``: ECR repositories, the pull-through cache of upstream images and the GitHub Actions identities
+of the environment's account."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from constructs import Construct
 
 from modules.common.layer_stack import LayerStack
 from modules.delivery.github_delivery import Delivery
+from modules.delivery.pull_through_cache import PullThroughCache
 from platform_config.models import Environment
 
 
 class DeliveryStack(LayerStack):
-    """Delivery into the environment's account: ECR repositories for the platform's images and the identities of
-    the GitHub Actions workflows. It reads no other layer and is applied first (by hand, once, to bootstrap)."""
+    """Delivery into the environment's account: ECR repositories for the platform's images, the pull-through cache
+    rules upstream images are pulled through, and the identities of the GitHub Actions workflows. It reads no
+    other layer and is applied first (by hand, once, to bootstrap)."""
 
     def __init__(self, scope: Construct, *, environment: Environment) -> None:
         super().__init__(scope, environment=environment, layer="delivery")
@@ -29,6 +32,8 @@ class DeliveryStack(LayerStack):
             kms_deletion_window_days=env.cluster.kms_deletion_window_days,
             secret_recovery_window_days=env.data.secret_recovery_window_days,
             prevent_destroy=env.protection.prevent_destroy)
+        # Upstream images reach the nodes through these rules (the references in the in-cluster stacks name them).
+        self.pull_through_cache = PullThroughCache(self, "pull-through-cache")
         # CodeBuild's in-VPC runners reach GitHub through this connection. It is created PENDING: someone with
         # admin rights on the repository's organization authorizes it once in the console (README, first deploy).
         self.github_connection = CodeconnectionsConnection(

@@ -23,6 +23,7 @@ from modules.network.stack import NetworkStack
 from platform_config import argocd_settings, cluster_objects, external_secrets, grafana, linkerd_identity
 from platform_config.data_layer import controller_identities, controller_policy, workload_identities
 from platform_config.gpu_sharing import gpu_operator_values
+from platform_config.images import ecr_registry
 from platform_config.models import Environment
 
 PROMETHEUS_RELEASE = "kube-prometheus-stack"
@@ -118,4 +119,5 @@ class PlatformStack(LayerStack):
                  chart: str | None = None, namespace: str | None = None, timeout: int | None = None) -> None:
         self.releases[name] = PlatformRelease(
             self, f"release-{name}", release=name, environment_name=env.name, chart=chart, namespace=namespace,
+            image_registry=ecr_registry(env.account_id, env.region),
             computed_values=computed, depends_on=after, **({"timeout": timeout} if timeout else {}))

@@ -23,6 +23,7 @@ from platform_config import cluster_objects, gitops, wandb_server, workloads
 from platform_config.catalogue import load_catalogue
 from platform_config.data_layer import workload_identities
 from platform_config.helm_values import values_file_setting
+from platform_config.images import ecr_registry
 from platform_config.models import Environment
 from platform_config.resource_admission import chart_deployment, check_admission, mesh_proxy_resources
 from platform_config.scheduling import (
@@ -99,6 +100,7 @@ class WorkloadsStack(LayerStack):
                 WANDB_NAMESPACE, "restricted", meshed=False)])
             self.releases["wandb-operator"] = PlatformRelease(
                 self, "release-wandb-operator", release="wandb-operator", environment_name=env.name,
+                image_registry=ecr_registry(env.account_id, env.region),
                 depends_on=namespace.resources)
             self.manifests["wandb"] = wandb_server.server_manifests(
                 env.workloads.wandb.server, region=env.region, refs=data.wandb_server.refs())
@@ -114,6 +116,7 @@ class WorkloadsStack(LayerStack):
         self.releases[name] = PlatformRelease(
             self, f"release-{name}", release=name, chart=chart, namespace=namespace,
             environment_name=self.environment.name, computed_values=computed,
+            image_registry=ecr_registry(self.environment.account_id, self.environment.region),
             depends_on=[self.releases[a].release for a in after], timeout=timeout)
 
     def _manifests(self, name: str, group: str, *, after: tuple[str, ...] | list[str] = ()) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from platform_config.images import image_problem, split_reference
+from platform_config.images import image_problem, platform_repository, split_reference
 from platform_config.report import application_manifests
 from tools.synth_diff.pipeline import aws_target, environment_stacks
 
@@ -74,7 +74,7 @@ def image_matrix(outdir: Path, environment: str, environments: Sequence[str]) ->
     wanted: set[tuple[str, str]] = set()
     for stack in environment_stacks(outdir, environment, environments).values():
         for where, reference in container_images(stack):
-            if not reference.startswith(f"{registry}/"):
+            if platform_repository(reference, registry=registry) is None:
                 continue
             problem = image_problem(reference, registry=registry)
             if problem:
