@@ -67,11 +67,12 @@ class MutationRuns:
 
     real: Any
     mutants: dict[str, tuple[Any, list]]  # name -> (GateRun, what the gate must report)
+    several: tuple[Any, Any]  # (gate_mutations.SeveralRegressions, its GateRun)
 
 
 @pytest.fixture(scope="session")
 def mutation_runs(synth_outdir: Path, tmp_path_factory: pytest.TempPathFactory) -> MutationRuns:
-    from gate_mutations import MUTANTS, Folder
+    from gate_mutations import MUTANTS, Folder, SeveralRegressions
 
     from tools.gate.harness import run_gate_many
 
@@ -84,6 +85,8 @@ def mutation_runs(synth_outdir: Path, tmp_path_factory: pytest.TempPathFactory) 
         expected[mutant.name] = mutant.apply(folder)
         folder.write()
         folders.append(target)
-    runs = run_gate_many([synth_outdir, *folders], tmp_path_factory.mktemp("mutant-reports"))
+    several = SeveralRegressions(synth_outdir, root / "several-regressions")
+    runs = run_gate_many([synth_outdir, *folders, several.folder], tmp_path_factory.mktemp("mutant-reports"))
     return MutationRuns(real=runs[0], mutants={m.name: (run, expected[m.name])
-                                               for m, run in zip(MUTANTS, runs[1:], strict=True)})
+                                               for m, run in zip(MUTANTS, runs[1:-1], strict=True)},
+                        several=(several, runs[-1]))

@@ -11,6 +11,8 @@ environment that has the feature.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -433,3 +435,72 @@ MUTANTS = [Mutant(area, function.__name__, function) for area, functions in (
     ("stack integrity", (stack_dropped_from_folder_and_manifest, extra_stack_in_folder_and_manifest,
                          stack_file_truncated)),
 ) for function in functions]
+
+
+# -----------------------------------------------------------------------------------------------------------------
+# several regressions in one copy, one per stack, for the tests of tests/test_gate.py
+
+def _first(document: dict, resource_type: str, predicate=lambda config: True) -> tuple[str, dict] | None:
+    for name, config in sorted(document.get("resource", {}).get(resource_type, {}).items()):
+        if predicate(config):
+            return f"{resource_type}.{name}", config
+    return None
+
+
+def _tainted(config: dict) -> bool:
+    return bool(config.get("taint"))
+
+
+class SeveralRegressions:
+    """A copy of the real synth with one regression per stack, and what each must make the gate report: the
+    gate's results on the stacks nobody changed stay as on the real synth."""
+
+    def __init__(self, source: Path, target: Path) -> None:
+        shutil.copytree(source, target)
+        self.folder = target
+        self.documents = Folder(target).documents
+        self.expected: dict[str, list[tuple[str, str, str]]] = {}
+        self.required_version_only: str | None = None
+        cluster_stacks = sorted(n for n, d in self.documents.items() if _first(d, "aws_eks_node_group", _tainted))
+        assert len(cluster_stacks) >= 2, "the mutation tests need two stacks with tainted GPU node groups"
+
+        # the GPU taint removed from a node group
+        stack = cluster_stacks[0]
+        address, config = _first(self.documents[stack], "aws_eks_node_group", _tainted)
+        del config["taint"]
+        self.expected["taint"] = [("CKV_PLAT_1", stack, address)]
+
+        # IMDSv1 allowed on a launch template
+        stack = cluster_stacks[1]
+        address, config = _first(self.documents[stack], "aws_launch_template")
+        config["metadata_options"]["http_tokens"] = "optional"
+        self.expected["http_tokens"] = [("CKV_PLAT_6", stack, address), ("CKV_AWS_79", stack, address)]
+
+        # a bucket's public access block removed
+        found = next(((n, _first(d, "aws_s3_bucket_public_access_block")) for n, d in sorted(self.documents.items())
+                      if _first(d, "aws_s3_bucket_public_access_block")), None)
+        if found:
+            stack, (address, config) = found
+            del self.documents[stack]["resource"]["aws_s3_bucket_public_access_block"][address.split(".", 1)[1]]
+            bucket = re.fullmatch(r"\$\{(aws_s3_bucket\.[^.]+)\.(id|bucket)\}", config["bucket"]).group(1)
+            self.expected["public_access_block"] = [("CKV2_PLAT_3", stack, bucket), ("CKV2_AWS_6", stack, bucket)]
+
+        # terraform.required_version added to a stack that also loses a GPU taint: it must still be scanned
+        stack = cluster_stacks[-1] if len(cluster_stacks) > 2 else cluster_stacks[0]
+        document = self.documents[stack]
+        document.setdefault("terraform", {})["required_version"] = ">= 1.10"
+        if stack != cluster_stacks[0]:
+            address, config = _first(document, "aws_eks_node_group", _tainted)
+            del config["taint"]
+            self.expected["required_version"] = [("CKV_PLAT_1", stack, address)]
+        else:
+            self.expected["required_version"] = self.expected["taint"]
+        # ... and to one stack that has no other change: its results must not change
+        self.required_version_only = next(n for n in sorted(self.documents) if n not in cluster_stacks
+                                          and (not found or n != found[0]))
+        self.documents[self.required_version_only].setdefault("terraform", {})["required_version"] = ">= 1.10"
+
+        manifest = json.loads((target / "manifest.json").read_text())
+        for name, document in self.documents.items():
+            path = target / manifest["stacks"][name]["synthesizedStackPath"]
+            path.write_text(json.dumps(document, indent=2))

@@ -8,11 +8,11 @@ The first tests are plain unit tests of the gate's preparation and verdict, whic
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
 import pytest
+from gate_mutations import SeveralRegressions
 
 from tools.gate import policy, stacks
 from tools.gate.harness import REPO_ROOT, GateRun, run_checkov, run_gate
@@ -315,85 +315,15 @@ def test_the_real_synth_passes_the_gate(real_run, synth_outdir):
     assert real_run.exit_code == 0, real_run.stdout
 
 
-def _stack_documents(folder: Path) -> dict[str, dict]:
-    manifest = json.loads((folder / "manifest.json").read_text())
-    return {name: json.loads((folder / entry["synthesizedStackPath"]).read_text())
-            for name, entry in manifest["stacks"].items()}
-
-
-def _first(document: dict, resource_type: str, predicate=lambda config: True) -> tuple[str, dict] | None:
-    for name, config in sorted(document.get("resource", {}).get(resource_type, {}).items()):
-        if predicate(config):
-            return f"{resource_type}.{name}", config
-    return None
-
-
-def _tainted(config: dict) -> bool:
-    return bool(config.get("taint"))
-
-
-class Mutations:
-    """A copy of the real synth with one regression per stack, and what each must make the gate report."""
-
-    def __init__(self, source: Path, target: Path) -> None:
-        shutil.copytree(source, target)
-        self.folder = target
-        self.documents = _stack_documents(target)
-        self.expected: dict[str, list[tuple[str, str, str]]] = {}
-        self.required_version_only: str | None = None
-        cluster_stacks = sorted(n for n, d in self.documents.items() if _first(d, "aws_eks_node_group", _tainted))
-        assert len(cluster_stacks) >= 2, "the mutation tests need two stacks with tainted GPU node groups"
-
-        # the GPU taint removed from a node group
-        stack = cluster_stacks[0]
-        address, config = _first(self.documents[stack], "aws_eks_node_group", _tainted)
-        del config["taint"]
-        self.expected["taint"] = [("CKV_PLAT_1", stack, address)]
-
-        # IMDSv1 allowed on a launch template
-        stack = cluster_stacks[1]
-        address, config = _first(self.documents[stack], "aws_launch_template")
-        config["metadata_options"]["http_tokens"] = "optional"
-        self.expected["http_tokens"] = [("CKV_PLAT_6", stack, address), ("CKV_AWS_79", stack, address)]
-
-        # a bucket's public access block removed
-        found = next(((n, _first(d, "aws_s3_bucket_public_access_block")) for n, d in sorted(self.documents.items())
-                      if _first(d, "aws_s3_bucket_public_access_block")), None)
-        if found:
-            stack, (address, config) = found
-            del self.documents[stack]["resource"]["aws_s3_bucket_public_access_block"][address.split(".", 1)[1]]
-            bucket = re.fullmatch(r"\$\{(aws_s3_bucket\.[^.]+)\.(id|bucket)\}", config["bucket"]).group(1)
-            self.expected["public_access_block"] = [("CKV2_PLAT_3", stack, bucket), ("CKV2_AWS_6", stack, bucket)]
-
-        # terraform.required_version added to a stack that also loses a GPU taint: it must still be scanned
-        stack = cluster_stacks[-1] if len(cluster_stacks) > 2 else cluster_stacks[0]
-        document = self.documents[stack]
-        document.setdefault("terraform", {})["required_version"] = ">= 1.10"
-        if stack != cluster_stacks[0]:
-            address, config = _first(document, "aws_eks_node_group", _tainted)
-            del config["taint"]
-            self.expected["required_version"] = [("CKV_PLAT_1", stack, address)]
-        else:
-            self.expected["required_version"] = self.expected["taint"]
-        # ... and to one stack that has no other change: its results must not change
-        self.required_version_only = next(n for n in sorted(self.documents) if n not in cluster_stacks
-                                          and (not found or n != found[0]))
-        self.documents[self.required_version_only].setdefault("terraform", {})["required_version"] = ">= 1.10"
-
-        manifest = json.loads((target / "manifest.json").read_text())
-        for name, document in self.documents.items():
-            path = target / manifest["stacks"][name]["synthesizedStackPath"]
-            path.write_text(json.dumps(document, indent=2))
+@pytest.fixture(scope="module")
+def mutations(mutation_runs) -> SeveralRegressions:
+    return mutation_runs.several[0]
 
 
 @pytest.fixture(scope="module")
-def mutations(synth_outdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Mutations:
-    return Mutations(synth_outdir, tmp_path_factory.mktemp("mutated") / "cdktf.out")
-
-
-@pytest.fixture(scope="module")
-def mutated_run(mutations: Mutations, tmp_path_factory: pytest.TempPathFactory) -> GateRun:
-    return run_gate(mutations.folder, tmp_path_factory.mktemp("mutated-reports"))
+def mutated_run(mutation_runs) -> GateRun:
+    """The gate over the copy with several regressions: a folder of the session's one gate run."""
+    return mutation_runs.several[1]
 
 
 def _assert_caught(mutated_run: GateRun, real_run: GateRun, expected: list[tuple[str, str, str]]) -> None:

@@ -17,6 +17,8 @@ import yaml
 from checkov.common.models.enums import CheckCategories
 from plat_common import PlatformCheck, blocks, is_set, mapping, scalar, scalars
 
+#: libyaml's parser where PyYAML has it: the values of every release are parsed, ten times faster than in Python.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HELM_RELEASE = ["helm_release"]
 KUBERNETES_SECRETS = ["kubernetes_secret_v1", "kubernetes_secret"]
 #: Key names that hold a secret (compared lower-case, without '-' and '_').
@@ -75,7 +77,7 @@ class HelmValuesHoldNoLiteralSecret(PlatformCheck):
     def problems(self, conf: dict[str, Any]) -> Iterator[str]:
         for number, text in enumerate(scalars(conf, "values"), start=1):
             try:
-                document = yaml.safe_load(text) if isinstance(text, str) else None
+                document = yaml.load(text, Loader=_YAML_LOADER) if isinstance(text, str) else None
             except yaml.YAMLError:
                 continue
             for path in _secret_values(document):

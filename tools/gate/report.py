@@ -145,6 +145,7 @@ def sarif(verdict: Verdict, *, manifest_path: str) -> dict[str, Any]:
         "results": results}]}
 
 
-def write(path: Path, document: Any) -> None:
+def write(path: Path, document: Any, *, indent: int | None = 2) -> None:
+    """``indent=None`` for large machine-read files: the json module's C encoder runs only without indentation."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(document, indent=indent) + "\n", encoding="utf-8")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +46,18 @@ class CheckovRun:
     def restricted_to(self, folders: set[str]) -> CheckovRun:
         """The records and parsing errors of the scan folders named ``folders`` (one gated folder's stacks)."""
         def inside(path: str) -> bool:
-            parts = [p for p in path.replace("\\", "/").split("/") if p]
-            return len(parts) >= 2 and parts[-2] in folders
+            return scan_folder_of(path) in folders
         return replace(self, records=[r for r in self.records if inside(str(r.get("file_path", "")))],
                        secret_records=[r for r in self.secret_records if inside(str(r.get("file_path", "")))],
                        parsing_errors=[p for p in self.parsing_errors if inside(p)])
+
+
+@lru_cache(maxsize=4096)
+def scan_folder_of(path: str) -> str | None:
+    """The scan folder (one prepared stack) of a file checkov names, absolutely or relative to the scanned
+    folder (``/<folder>/cdk.tf.json``); cached, as every record of a stack names the same file."""
+    parts = [part for part in path.replace("\\", "/").split("/") if part]
+    return parts[-2] if len(parts) >= 2 else None
 
 
 def _environment(data_dir: Path) -> dict[str, str]:
@@ -79,7 +87,7 @@ def command(checkov: Path, policies: Policies, scan_root: Path, output_dir: Path
             "--framework", FRAMEWORK, SECRETS_FRAMEWORK, "--skip-download",
             "--enable-secret-scan-all-files", "--block-list-secret-scan", ".json",
             "--external-checks-dir", str(policies.checks_dir), "--directory", str(scan_root),
-            "--output", "json", "--output-file-path", str(output_dir)]
+            "--output", "json", "--compact", "--output-file-path", str(output_dir)]
 
 
 def _results(document: Any) -> list[dict[str, Any]]:

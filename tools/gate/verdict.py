@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from tools.gate.policy import Policies, Skip
-from tools.gate.scan import CheckovRun
+from tools.gate.scan import CheckovRun, scan_folder_of
 from tools.gate.stacks import PreparedStack, Stack
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -66,11 +66,6 @@ class Verdict:
     @property
     def passed(self) -> bool:
         return not self.failures and not self.problems
-
-
-def _folder_of(path: str) -> str | None:
-    parts = [p for p in PurePosixPath(path.replace("\\", "/")).parts if p not in ("/", "")]
-    return parts[-2] if len(parts) >= 2 else None
 
 
 def _why(record: dict[str, Any], policies: Policies) -> str:
@@ -148,7 +143,7 @@ def decide(stacks: list[Stack], prepared: list[PreparedStack], run: CheckovRun |
                       source_file=shown[stack.stack.name], source_line=stack.source_lines.get(resource))
 
     for record in run.records if run else []:
-        folder = _folder_of(str(record.get("file_path", "")))
+        folder = scan_folder_of(str(record.get("file_path", "")))
         stack = by_folder.get(folder or "")
         if stack is None:
             problems.append(Problem("unattributed-result",
@@ -191,7 +186,7 @@ def decide(stacks: list[Stack], prepared: list[PreparedStack], run: CheckovRun |
     if run is not None:
         unparsed: set[str] = set()
         for path in run.parsing_errors:
-            stack = by_folder.get(_folder_of(path) or "")
+            stack = by_folder.get(scan_folder_of(path) or "")
             if stack is not None:
                 unparsed.add(stack.stack.name)
             shown = display_path(stack.stack.source) if stack else path
