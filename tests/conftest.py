@@ -2,6 +2,11 @@
 
 Importing the providers is the expensive part of a synth, so every construct test reads the same synthesized
 output: a real ``App(outdir=tmp).synth()``, which also resolves cross-stack references.
+
+The two slowest pieces of work, the gate over the synth and its mutants and a synth with eager provider imports,
+are subprocesses that need nothing from the tests but their inputs: the session starts them as soon as it can
+(when their tests are selected) so they run on the machine's second core while the tests go on, and the fixtures
+that need them wait for them.
 """
 
 from __future__ import annotations
@@ -9,12 +14,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from modules.provider_loader import ENV_VAR as PROVIDER_LOADER_MODE
 from modules.provider_loader import install_provider_loader
 from platform_config.loader import DEFAULT_ENV_DIR, load_environments
 from platform_config.models import Environment
@@ -24,6 +33,70 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 install_provider_loader()
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The environment the eager-import synth builds (tests/test_provider_loader.py compares its stacks).
+EAGER_SYNTH_ENV = "dev"
+
+
+class _Background:
+    """The session's background subprocesses: which fixtures the selected tests need, what was started."""
+
+    fixtures: frozenset[str] = frozenset()
+    folder: Path | None = None
+    started: dict[str, object] = {}
+
+    @classmethod
+    def wanted(cls, fixture: str) -> bool:
+        return fixture in cls.fixtures
+
+    @classmethod
+    def scratch(cls) -> Path:
+        if cls.folder is None:
+            cls.folder = Path(tempfile.mkdtemp(prefix="pytest-background-"))
+        return cls.folder
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    _Background.fixtures = frozenset(name for item in items for name in getattr(item, "fixturenames", ()))
+    if _Background.wanted("eager_synth"):
+        _Background.started["eager_synth"] = _start_eager_synth(_Background.scratch() / "eager" / "cdktf.out")
+
+
+def pytest_sessionfinish() -> None:
+    for started in _Background.started.values():
+        process = getattr(started, "process", started)
+        if isinstance(process, subprocess.Popen) and process.poll() is None:
+            process.kill()
+            process.wait()
+    if _Background.folder is not None:
+        shutil.rmtree(_Background.folder, ignore_errors=True)
+
+
+@dataclass
+class EagerSynth:
+    """``PLATFORM_ENVS=<env> python main.py`` with the providers imported as shipped (no lazy loader)."""
+
+    process: subprocess.Popen
+    outdir: Path
+
+    def files(self) -> dict[str, bytes]:
+        """Every file the synth wrote, by path relative to its output folder."""
+        _, stderr = self.process.communicate()
+        assert self.process.returncode == 0, f"main.py failed with eager provider imports:\n{stderr}"
+        return {str(p.relative_to(self.outdir)): p.read_bytes() for p in sorted(self.outdir.rglob("*")) if p.is_file()}
+
+
+def _start_eager_synth(outdir: Path) -> EagerSynth:
+    env = {**os.environ, "CDKTF_OUTDIR": str(outdir), "PLATFORM_ENVS": EAGER_SYNTH_ENV,
+           PROVIDER_LOADER_MODE: "eager", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    process = subprocess.Popen([sys.executable, "main.py"], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    return EagerSynth(process, outdir)
+
+
+@pytest.fixture(scope="session")
+def eager_synth() -> EagerSynth:
+    started = _Background.started.get("eager_synth")
+    return started if isinstance(started, EagerSynth) else _start_eager_synth(_Background.scratch() / "eager-late")
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +111,8 @@ def synth_outdir(tmp_path_factory: pytest.TempPathFactory, environments: dict[st
 
     outdir = tmp_path_factory.mktemp("synth") / "cdktf.out"
     synthesize_platform(list(environments.values()), outdir)
+    if _Background.wanted("mutation_runs"):
+        _Background.started["mutation_runs"] = _start_mutation_runs(outdir, _Background.scratch() / "mutants")
     return outdir
 
 
@@ -70,13 +145,19 @@ class MutationRuns:
     several: tuple[Any, Any]  # (gate_mutations.SeveralRegressions, its GateRun)
 
 
-@pytest.fixture(scope="session")
-def mutation_runs(synth_outdir: Path, tmp_path_factory: pytest.TempPathFactory) -> MutationRuns:
+@dataclass
+class _StartedMutationRuns:
+    batch: Any  # tools.gate.harness.GateBatch
+    expected: dict[str, list]
+    several: Any  # gate_mutations.SeveralRegressions
+
+
+def _start_mutation_runs(synth_outdir: Path, root: Path) -> _StartedMutationRuns:
+    """Copy the synth once per mutant of tests/gate_mutations.py, apply it, and start one gate over them all."""
     from gate_mutations import MUTANTS, Folder, SeveralRegressions
 
-    from tools.gate.harness import run_gate_many
+    from tools.gate.harness import start_gate_many
 
-    root = tmp_path_factory.mktemp("mutants")
     folders, expected = [], {}
     for mutant in MUTANTS:
         target = root / mutant.name
@@ -86,7 +167,18 @@ def mutation_runs(synth_outdir: Path, tmp_path_factory: pytest.TempPathFactory) 
         folder.write()
         folders.append(target)
     several = SeveralRegressions(synth_outdir, root / "several-regressions")
-    runs = run_gate_many([synth_outdir, *folders, several.folder], tmp_path_factory.mktemp("mutant-reports"))
-    return MutationRuns(real=runs[0], mutants={m.name: (run, expected[m.name])
+    batch = start_gate_many([synth_outdir, *folders, several.folder], root / "reports")
+    return _StartedMutationRuns(batch, expected, several)
+
+
+@pytest.fixture(scope="session")
+def mutation_runs(synth_outdir: Path) -> MutationRuns:
+    from gate_mutations import MUTANTS
+
+    started = _Background.started.get("mutation_runs")
+    if not isinstance(started, _StartedMutationRuns):  # selected after collection (a plugin), or not yet started
+        started = _start_mutation_runs(synth_outdir, _Background.scratch() / "mutants-late")
+    runs = started.batch.finish()
+    return MutationRuns(real=runs[0], mutants={m.name: (run, started.expected[m.name])
                                                for m, run in zip(MUTANTS, runs[1:-1], strict=True)},
-                        several=(several, runs[-1]))
+                        several=(started.several, runs[-1]))

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from gate_mutations import SeveralRegressions
 
 from tools.gate import policy, stacks
-from tools.gate.harness import REPO_ROOT, GateRun, run_checkov, run_gate
+from tools.gate.harness import (
+    CHECKOV_PYTHON,
+    REPO_ROOT,
+    GateRun,
+    require_checkov_environment,
+    run_checkov,
+    run_gate,
+)
 from tools.gate.policy import Policies, Skip
 from tools.gate.scan import CheckovRun
 from tools.gate.stacks import GateError
@@ -369,3 +377,34 @@ def test_the_sarif_report_locates_each_failure_in_its_stack_file(mutations, muta
     assert json.dumps(resource.split(".", 1)[1]) in line
     rule_ids = [rule["id"] for rule in sarif["runs"][0]["tool"]["driver"]["rules"]]
     assert results[0]["ruleIndex"] == rule_ids.index(check_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what the gate changes in checkov for speed changes nothing it reads
+
+LOADERS_COMPARED = """
+import json, sys
+sys.path.insert(0, "tools/gate")
+import checkov_main
+import yaml
+from checkov.common.parsers.yaml import loader
+
+fast = checkov_main._line_loader_on_libyaml()
+assert fast is not None, "PyYAML of the checkov environment has no libyaml"
+differing = []
+for path in sys.argv[1:]:
+    text = open(path, encoding="utf-8").read()
+    if list(yaml.load_all(text, Loader=fast)) != list(yaml.load_all(text, Loader=loader.SafeLineLoader)):
+        differing.append(path)
+print(json.dumps(differing))
+"""
+
+
+def test_checkov_reads_every_stack_with_libyaml_exactly_as_with_its_own_loader(synth_outdir):
+    """Same values, same line markers on every mapping: the findings and the lines the reports point at."""
+    require_checkov_environment()
+    files = sorted(str(p) for p in (synth_outdir / "stacks").glob("*/cdk.tf.json"))
+    completed = subprocess.run([str(CHECKOV_PYTHON), "-c", LOADERS_COMPARED, *files], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert files and json.loads(completed.stdout) == []

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import EAGER_SYNTH_ENV, EagerSynth
 
 from modules.provider_loader import ENV_VAR, PROVIDER_PACKAGES, install_provider_loader
 
@@ -286,29 +287,18 @@ def test_an_invalid_mode_argument_is_rejected_with_the_allowed_values() -> None:
 
 # --- depends on main.py: the whole synth, lazy against eager --------------------------------------------------------
 
-SYNTH_ENV = "dev"
 
-
-def synthesize_with_main_py(mode: str, outdir: Path) -> dict[str, bytes]:
-    """``PLATFORM_ENVS=dev python main.py`` into ``outdir``; every file it wrote, by relative path."""
-    env = {**os.environ, "CDKTF_OUTDIR": str(outdir), "PLATFORM_ENVS": SYNTH_ENV, ENV_VAR: mode}
-    env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
-    result = subprocess.run(
-        [sys.executable, "main.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, f"main.py failed in {mode} mode:\n{result.stderr}"
-    files = {str(p.relative_to(outdir)): p.read_bytes() for p in sorted(outdir.rglob("*")) if p.is_file()}
-    assert any(name.endswith("cdk.tf.json") for name in files), sorted(files)
-    return files
-
-
-def test_main_py_synthesizes_byte_identical_files_with_lazy_and_with_eager_provider_imports(tmp_path: Path) -> None:
-    """Slow (the eager import alone takes seconds). Both runs use the same output path, so that an absolute path
-    in the output (a local backend) cannot differ between them."""
-    outdir = tmp_path / "cdktf.out"
-    lazy = synthesize_with_main_py("lazy", outdir)
-    outdir.rename(tmp_path / "lazy")
-    eager = synthesize_with_main_py("eager", outdir)
+def test_the_stacks_are_byte_identical_with_lazy_and_with_eager_provider_imports(
+        eager_synth: EagerSynth, synth_outdir: Path) -> None:
+    """The session's synth (lazy, as every synth runs) against ``main.py`` with the providers imported as shipped,
+    started by the session in the background (the eager import alone takes seconds). Every file of the eager
+    environment's stacks is compared, so an absolute machine path in the output would fail here too."""
+    eager = {name: data for name, data in eager_synth.files().items() if name.startswith("stacks/")}
+    assert any(name.endswith("cdk.tf.json") for name in eager), sorted(eager)
+    stack_folders = {name.split("/")[1] for name in eager}
+    assert stack_folders and all(folder.startswith(f"{EAGER_SYNTH_ENV}-") for folder in stack_folders)
+    lazy = {str(p.relative_to(synth_outdir)): p.read_bytes() for folder in sorted(stack_folders)
+            for p in sorted((synth_outdir / "stacks" / folder).rglob("*")) if p.is_file()}
 
     assert sorted(lazy) == sorted(eager)
     assert [name for name in lazy if lazy[name] != eager[name]] == []

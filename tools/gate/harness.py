@@ -75,22 +75,41 @@ def run_checkov(directory: Path, *arguments: str) -> tuple[int, dict[str, Any]]:
     return completed.returncode, json.loads(completed.stdout)
 
 
-def run_gate_many(out_dirs: list[Path], reports_dir: Path, *arguments: str) -> list[GateRun]:
-    """One gate process over several synthesized folders (one checkov run); a GateRun per folder, with its own
-    summary (``<reports>/<n>``) and the part of the output that is its summary."""
+@dataclass
+class GateBatch:
+    """A gate process over several synthesized folders, started and not yet read: tests start it early so that
+    checkov runs on the machine's other core while they go on, then read it with ``finish``."""
+
+    process: subprocess.Popen
+    out_dirs: list[Path]
+    reports_dir: Path
+
+    def finish(self) -> list[GateRun]:
+        """Wait for the gate; a GateRun per folder, with its own summary (``<reports>/<n>``) and the part of the
+        output that is its summary."""
+        try:
+            stdout, stderr = self.process.communicate(timeout=TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+        sections = stdout.split("Policy gate: checkov")[1:]
+        runs = []
+        for number in range(len(self.out_dirs)):
+            folder = self.reports_dir / str(number) if len(self.out_dirs) > 1 else self.reports_dir
+            summary_path = folder / "gate-summary.json"
+            summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+            own_stdout = "Policy gate: checkov" + sections[number] if number < len(sections) else stdout
+            verdict = (summary or {}).get("verdict")
+            exit_code = self.process.returncode if verdict is None else 0 if verdict == "pass" else 1
+            runs.append(GateRun(exit_code, own_stdout, stderr, summary, folder))
+        return runs
+
+
+def start_gate_many(out_dirs: list[Path], reports_dir: Path, *arguments: str) -> GateBatch:
+    """Start one gate process over several synthesized folders (one checkov run); read it with ``finish``."""
     require_checkov_environment()
     outs = [argument for out in out_dirs for argument in ("--out", str(out))]
-    completed = subprocess.run(
+    process = subprocess.Popen(
         [str(CHECKOV_PYTHON), "-m", "tools.gate", *outs, "--reports", str(reports_dir), *arguments],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
-    sections = completed.stdout.split("Policy gate: checkov")[1:]
-    runs = []
-    for number in range(len(out_dirs)):
-        folder = reports_dir / str(number) if len(out_dirs) > 1 else reports_dir
-        summary_path = folder / "gate-summary.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
-        stdout = "Policy gate: checkov" + sections[number] if number < len(sections) else completed.stdout
-        verdict = (summary or {}).get("verdict")
-        exit_code = completed.returncode if verdict is None else 0 if verdict == "pass" else 1
-        runs.append(GateRun(exit_code, stdout, completed.stderr, summary, folder))
-    return runs
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return GateBatch(process, list(out_dirs), reports_dir)
