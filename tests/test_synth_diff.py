@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tools.synth_diff.__main__ import main
 from tools.synth_diff.diff import diff_stacks, diff_synth_folders, flatten, load_manifest, load_stacks
@@ -202,6 +205,152 @@ def test_policy_documents_held_in_strings_are_compared_statement_by_statement():
 def test_attribute_paths_quote_keys_that_are_not_plain_names():
     assert flatten({"labels": {"nvidia.com/gpu.present": "true"}, "//": {"x": 1}}) == {
         'labels["nvidia.com/gpu.present"]': "true"}
+
+
+# --- list entries: matched by name, so an insertion reads as one added entry ---------------------------------------
+
+def release(objects: list[dict]) -> dict:
+    """A helm_release body whose values hold Kubernetes objects, as the raw chart's ``resources`` list (YAML text)."""
+    return {"name": "inference-servers", "values": [yaml.safe_dump({"resources": objects})]}
+
+
+def model(name: str, kind: str = "Deployment", replicas: int = 2) -> dict:
+    return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": "inference"},
+            "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "server",
+                                                                                  "image": f"{name}:1"}]}}}}
+
+
+def release_change(before: list[dict], after: list[dict]):
+    base = {"dev-workloads": stack("dev-workloads", {"helm_release": {"servers": release(before)}})}
+    head = {"dev-workloads": stack("dev-workloads", {"helm_release": {"servers": release(after)}})}
+    changed = diff_stacks(base, head).stack("dev-workloads").changed
+    return changed[0] if changed else None
+
+
+SERVERS = [model("vllm"), model("vllm", "Service"), model("triton"), model("batch-vllm")]
+
+
+def test_an_object_inserted_in_the_middle_of_a_named_list_is_one_added_entry_and_no_field_changes():
+    change = release_change(SERVERS, [*SERVERS[:2], model("vllm-small"), *SERVERS[2:]])
+    assert change.added_entries == ("values[0]:resources[Deployment inference/vllm-small]",)
+    assert (change.removed_entries, change.values, change.reordered) == ((), (), ())
+
+
+def test_an_object_removed_from_the_middle_of_a_named_list_is_one_removed_entry_and_no_field_changes():
+    change = release_change(SERVERS, [*SERVERS[:2], *SERVERS[3:]])
+    assert change.removed_entries == ("values[0]:resources[Deployment inference/triton]",)
+    assert (change.added_entries, change.values) == ((), ())
+
+
+def test_a_renamed_entry_is_one_removed_and_one_added_entry():
+    change = release_change(SERVERS, [*SERVERS[:2], model("triton-2"), *SERVERS[3:]])
+    assert change.removed_entries == ("values[0]:resources[Deployment inference/triton]",)
+    assert change.added_entries == ("values[0]:resources[Deployment inference/triton-2]",)
+    assert change.values == ()
+
+
+def test_a_field_of_a_named_entry_shows_old_and_new_value_under_the_entry_name():
+    change = release_change(SERVERS, [*SERVERS[:2], model("triton", replicas=3), *SERVERS[3:]])
+    assert change.values == (("values[0]:resources[Deployment inference/triton].spec.replicas", "2", "3"),)
+    assert (change.added_entries, change.removed_entries) == ((), ())
+
+
+def test_entries_that_only_change_order_are_reported_as_a_reordering():
+    change = release_change(SERVERS, [SERVERS[2], *SERVERS[:2], SERVERS[3]])
+    assert change.reordered == ("values[0]:resources",)
+    assert (change.added_entries, change.removed_entries, change.values) == ((), (), ())
+
+
+def test_entries_named_by_name_id_or_key_are_matched_by_that_field():
+    for field in ("name", "id", "key"):
+        before = {"set": [{field: "a", "value": "1"}, {field: "b", "value": "2"}]}
+        after = {"set": [{field: "a", "value": "1"}, {field: "new", "value": "9"}, {field: "b", "value": "2"}]}
+        base = {"dev": stack("dev", {"helm_release": {"r": before}})}
+        head = {"dev": stack("dev", {"helm_release": {"r": after}})}
+        [change] = diff_stacks(base, head).stack("dev").changed
+        assert (change.added_entries, change.values) == ((f"set[{field}=new]",), ()), field
+
+
+def test_lists_without_distinct_names_are_still_compared_by_position():
+    for before, after in (({"subnet_ids": ["a", "b"]}, {"subnet_ids": ["a", "new", "b"]}),
+                          ({"rules": [{"port": 1}, {"port": 2}]}, {"rules": [{"port": 1}, {"port": 9}, {"port": 2}]}),
+                          ({"set": [{"name": "a"}, {"name": "a", "v": 1}]}, {"set": [{"name": "b"}, {"name": "a"}]})):
+        base = {"dev": stack("dev", {"aws_thing": {"r": before}})}
+        head = {"dev": stack("dev", {"aws_thing": {"r": after}})}
+        [change] = diff_stacks(base, head).stack("dev").changed
+        assert change.added_entries == change.removed_entries == ()
+        assert change.values and all(re.match(r"^\w+\[\d+\]", path) for path, _, _ in change.values), change.values
+
+
+def test_the_text_and_markdown_reports_show_an_added_entry_as_one_line():
+    base = {"dev-workloads": stack("dev-workloads", {"helm_release": {"servers": release(SERVERS)}})}
+    head = {"dev-workloads": stack("dev-workloads", {"helm_release": {"servers": release(
+        [*SERVERS[:2], model("vllm-small"), *SERVERS[2:]])}})}
+    diff = diff_stacks(base, head)
+    text = render(diff, "text")
+    assert text.endswith("  ~ helm_release servers\n      + values[0]:resources[Deployment inference/vllm-small]\n")
+    assert "added `values[0]:resources[Deployment inference/vllm-small]`" in render(diff, "markdown")
+    [change] = to_json(diff)["stacks"]["dev-workloads"]["changed"]
+    assert change["added_entries"] == ["values[0]:resources[Deployment inference/vllm-small]"]
+
+
+def _parsed(item: Any) -> Any:
+    if not isinstance(item, str):
+        return item
+    try:
+        return yaml.safe_load(item)
+    except yaml.YAMLError:
+        return item
+
+
+def with_a_deployment_copied(value: Any) -> tuple[Any, str | None]:
+    """``value`` with the objects of its first Deployment (those of the Deployment's name) copied under a new name
+    into the middle of their list, YAML text re-serialized on the way; and the new name (None if no Deployment)."""
+    if isinstance(value, str):
+        document = _parsed(value)
+        if not isinstance(document, dict | list):
+            return value, None
+        changed, name = with_a_deployment_copied(document)
+        return (yaml.safe_dump(changed) if name else value), name
+    if isinstance(value, dict):
+        for key, item in value.items():
+            changed, name = with_a_deployment_copied(item)
+            if name:
+                return {**value, key: changed}, name
+    if isinstance(value, list):
+        objects = [_parsed(item) for item in value]
+        first = next((o for o in objects if isinstance(o, dict) and o.get("kind") == "Deployment"), None)
+        if first:
+            name = first["metadata"]["name"]
+            copies = [(yaml.safe_dump if isinstance(item, str) else dict)(
+                {**o, "metadata": {**o["metadata"], "name": f"{name}-copy"}})
+                for item, o in zip(value, objects, strict=True)
+                if isinstance(o, dict) and (o.get("metadata") or {}).get("name") == name]
+            middle = len(value) // 2
+            return [*value[:middle], *copies, *value[middle:]], f"{name}-copy"
+        for index, item in enumerate(value):
+            changed, name = with_a_deployment_copied(item)
+            if name:
+                return [*value[:index], changed, *value[index + 1:]], name
+    return value, None
+
+
+def test_a_model_deployment_inserted_in_the_platform_reads_as_its_own_objects_added(stacks):
+    """GIVEN the synthesized platform WHEN the objects of one Deployment are copied under a new name into the middle
+    of the list that holds them THEN the diff lists exactly those objects as added entries, nothing else."""
+    head = copy.deepcopy(stacks)
+    name, release_name, added = next(
+        (stack_name, release_name, copied) for stack_name, body in sorted(head.items())
+        for release_name, release_body in sorted((body.get("resource") or {}).get("helm_release", {}).items())
+        if (copied := with_a_deployment_copied(release_body.get("values") or [])[1]))
+    release_body = head[name]["resource"]["helm_release"][release_name]
+    release_body["values"] = with_a_deployment_copied(release_body["values"])[0]
+    diff = diff_stacks(stacks, head)
+    assert diff.changed_stacks == [name]
+    [change] = diff.stack(name).changed
+    assert change.added_entries and all(e.endswith(f"/{added}]") for e in change.added_entries), \
+        change.added_entries
+    assert (change.removed_entries, change.values, change.reordered) == ((), (), ())
 
 
 def test_a_changed_state_location_is_reported_as_a_settings_change_and_a_warning():

@@ -2,7 +2,9 @@
 
 ``diff_synth_folders(base, head)`` is a pure function of two folders (``manifest.json`` and
 ``stacks/<stack>/cdk.tf.json`` each): no git, no synthesis, no AWS. It reports per stack the resources (and data
-sources) added, removed and changed (with the changed attribute paths, cdktf's ``//`` metadata ignored), and flags
+sources) added, removed and changed (with the changed attribute paths and their old and new values, cdktf's ``//``
+metadata ignored; entries of lists that name them, Kubernetes objects and anything with a ``name``, ``id`` or
+``key``, are matched by name, so a model deployment inserted in the middle reads as its objects added), and flags
 
 - **replacements by construct id**: a resource removed and another of the same type added in the same stack with
   the same or nearly the same content. Its Terraform address comes from its construct id, so Terraform would
@@ -63,8 +65,14 @@ class Resource:
 class Change:
     resource: Resource  #: the head side
     attributes: tuple[str, ...]
-    #: (path, old value, new value) per changed attribute, each value as short JSON ("(absent)" when missing).
+    #: (path, old value, new value) per changed attribute, each value as short JSON ("(absent)" when missing);
+    #: none for the attributes inside an added or removed list entry.
     values: tuple[tuple[str, str, str], ...] = ()
+    #: Paths of the named list entries that arrived or left (``...templates[Deployment inference/vllm-small]``).
+    added_entries: tuple[str, ...] = ()
+    removed_entries: tuple[str, ...] = ()
+    #: Named lists whose entries, those on both sides, changed order.
+    reordered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,10 +191,74 @@ def stack_resources(stack_name: str, stack: Mapping) -> dict[str, Resource]:
 def flatten(value: Any, path: str = "") -> dict[str, Any]:
     """Leaf values by attribute path (``scaling_config.max_size``, ``subnet_ids[1]``, ``labels["a/b"]``), without
     cdktf's ``//`` keys. JSON and YAML documents held in strings (policies, Helm values) are flattened too, their
-    paths after a ``:`` (``policy:Statement[0].Action``)."""
-    leaves: dict[str, Any] = {}
-    _flatten(value, path, leaves)
-    return leaves
+    paths after a ``:`` (``policy:Statement[0].Action``). Entries of a list that names them (``entry_names``) are
+    addressed by name, not position (``set[name=replicas].value``, ``templates[Deployment inference/vllm]:spec``)."""
+    return Flattened.of(value, path).leaves
+
+
+@dataclass(frozen=True)
+class Flattened:
+    """A value's leaves by path, the paths of its lists, and the named entries they hold: each entry's path and,
+    per list, the order of its entries' names."""
+
+    leaves: dict[str, Any]
+    lists: frozenset[str]
+    entries: frozenset[str]
+    orders: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, value: Any, path: str = "", by_position: frozenset[str] = frozenset()) -> Flattened:
+        """``by_position``: paths of lists whose entries are matched by position even when they name themselves."""
+        found = cls({}, frozenset(), frozenset(), {})
+        lists: set[str] = set()
+        entries: set[str] = set()
+        _flatten(value, path, _Collector(found.leaves, lists, entries, found.orders, by_position))
+        return cls(found.leaves, frozenset(lists), frozenset(entries), found.orders)
+
+
+@dataclass(frozen=True)
+class _Collector:
+    leaves: dict[str, Any]
+    lists: set[str]
+    entries: set[str]
+    orders: dict[str, tuple[str, ...]]
+    by_position: frozenset[str]
+
+
+#: Fields that name a list entry, in the order tried after a Kubernetes object's kind, namespace and name.
+ENTRY_NAME_FIELDS = ("name", "id", "key")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_./:@-]+$")
+
+
+def _shown_name(name: Any) -> str:
+    text = str(name)
+    return text if _PLAIN_NAME.match(text) else json.dumps(text)
+
+
+def _kubernetes_name(item: Mapping[str, Any]) -> str | None:
+    metadata = item.get("metadata")
+    if not (isinstance(item.get("kind"), str) and isinstance(metadata, dict) and isinstance(metadata.get("name"), str)):
+        return None
+    namespace = metadata.get("namespace")
+    where = f"{_shown_name(namespace)}/" if isinstance(namespace, str) else ""
+    return f"{_shown_name(item['kind'])} {where}{_shown_name(metadata['name'])}"
+
+
+def entry_names(items: list) -> list[str] | None:
+    """How each entry of a list is addressed in a path when the entries name themselves: a Kubernetes object by
+    ``Kind namespace/name``, anything else by the first of ``ENTRY_NAME_FIELDS`` that every entry carries
+    (``name=vllm``). None (match by position) when the entries are not all mappings or their names repeat."""
+    if not items or not all(isinstance(item, dict) for item in items):
+        return None
+    namers = [_kubernetes_name, *(
+        lambda item, field=field: f"{field}={_shown_name(item[field])}"
+        if isinstance(item.get(field), str | int) and not isinstance(item.get(field), bool) else None
+        for field in ENTRY_NAME_FIELDS)]
+    for namer in namers:
+        names = [namer(item) for item in items]
+        if None not in names and len(set(names)) == len(names):
+            return names
+    return None
 
 
 def _join(path: str, key: str) -> str:
@@ -195,22 +267,34 @@ def _join(path: str, key: str) -> str:
     return f"{path}{key}" if not path or path.endswith(":") else f"{path}.{key}"
 
 
-def _flatten(value: Any, path: str, leaves: dict[str, Any]) -> None:
+def _flatten(value: Any, path: str, found: _Collector) -> None:
     if isinstance(value, dict):
         items = {k: v for k, v in value.items() if k != "//"}
         if not items:
-            leaves[path] = {}
+            found.leaves[path] = {}
         for key, item in items.items():
-            _flatten(item, _join(path, key), leaves)
+            _flatten(item, _join(path, key), found)
     elif isinstance(value, list):
+        found.lists.add(path)
         if not value:
-            leaves[path] = []
-        for index, item in enumerate(value):
-            _flatten(item, f"{path}[{index}]", leaves)
+            found.leaves[path] = []
+        documents = [_embedded_document(item) if isinstance(item, str) else None for item in value]
+        names = None if path in found.by_position else entry_names(
+            [item if document is None else document for item, document in zip(value, documents, strict=True)])
+        if names:
+            found.orders[path] = tuple(names)
+        for index, (item, document) in enumerate(zip(value, documents, strict=True)):
+            entry = f"{path}[{names[index] if names else index}]"
+            if names:
+                found.entries.add(entry)
+            if document is not None:
+                _flatten(document, f"{entry}:", found)
+            else:
+                _flatten(item, entry, found)
     elif isinstance(value, str) and (document := _embedded_document(value)) is not None:
-        _flatten(document, f"{path}:", leaves)
+        _flatten(document, f"{path}:", found)
     else:
-        leaves[path] = value
+        found.leaves[path] = value
 
 
 def _embedded_document(text: str) -> dict | list | None:
@@ -371,13 +455,9 @@ def diff_stacks(base: Mapping[str, Mapping], head: Mapping[str, Mapping],
         rename = _renamer(renames)
         old, new = old_resources[name], new_resources[name]
         for address in sorted(old.keys() & new.keys()):
-            before = flatten(_map_strings(dict(old[address].body), rename))
-            after = flatten(dict(new[address].body))
-            paths = changed_paths(before, after)
-            if paths:
-                stack_diff.changed.append(Change(new[address], paths, tuple(
-                    (path, shown_value(before.get(path, _MISSING)), shown_value(after.get(path, _MISSING)))
-                    for path in paths)))
+            change = compare(new[address], _map_strings(dict(old[address].body), rename), dict(new[address].body))
+            if change is not None:
+                stack_diff.changed.append(change)
         stack_diff.replaced = [
             Replacement(r.old, r.new, r.similarity,
                         changed_paths(flatten(_map_strings(dict(r.old.body), rename)), flatten(dict(r.new.body))))
@@ -390,6 +470,40 @@ def diff_stacks(base: Mapping[str, Mapping], head: Mapping[str, Mapping],
     cross_moves = _cross_stack_moves(leftovers_removed, leftovers_added, base, head, mask)
     destroyed, orphaned = _stateful_losses(diffs, cross_moves)
     return SynthDiff([diffs[n] for n in names], cross_moves, destroyed, orphaned, capacity_diff(base, head))
+
+
+def compare(resource: Resource, old_body: Mapping[str, Any], new_body: Mapping[str, Any]) -> Change | None:
+    """How one resource changed (``resource`` is its head side), or None when it did not. A named list entry that
+    arrived or left is one added or removed entry, not a change of each of its attributes. A list whose entries
+    name themselves on one side only is compared by position on both."""
+    by_position: frozenset[str] = frozenset()
+    while True:
+        before, after = Flattened.of(old_body, by_position=by_position), Flattened.of(new_body, by_position=by_position)
+        named_on_one_side = (before.lists & after.lists) & (before.orders.keys() ^ after.orders.keys())
+        if not named_on_one_side:
+            break
+        by_position |= named_on_one_side
+    added = _outermost(after.entries - before.entries)
+    removed = _outermost(before.entries - after.entries)
+    reordered = tuple(sorted(
+        path for path, names in after.orders.items() if path in before.orders
+        and [n for n in names if n in before.orders[path]] != [n for n in before.orders[path] if n in names]))
+    paths = changed_paths(before.leaves, after.leaves)
+    inside = tuple(p for p in paths if not _within(p, (*added, *removed)))
+    if not (paths or reordered):
+        return None
+    return Change(resource, tuple(sorted({*inside, *added, *removed, *reordered})), tuple(
+        (path, shown_value(before.leaves.get(path, _MISSING)), shown_value(after.leaves.get(path, _MISSING)))
+        for path in inside), added, removed, reordered)
+
+
+def _within(path: str, entries: Iterable[str]) -> bool:
+    return any(path == e or path.startswith((f"{e}.", f"{e}[", f"{e}:")) for e in entries)
+
+
+def _outermost(entries: Iterable[str]) -> tuple[str, ...]:
+    entries = sorted(entries)
+    return tuple(e for e in entries if not _within(e, [o for o in entries if o != e]))
 
 
 def _pair(removed: Iterable[Resource], added: Iterable[Resource], mask) -> list[tuple[Resource, Resource, float]]:

@@ -30,17 +30,28 @@ def _paths(paths: Sequence[str]) -> list[str]:
     return shown
 
 
+def _has_details(change: Change) -> bool:
+    return bool(change.values or change.added_entries or change.removed_entries or change.reordered)
+
+
 def _values(change: Change) -> list[str]:
-    """``path: old -> new`` per changed attribute (paths only for a change made without values)."""
-    if not change.values:
+    """An added or removed list entry as one line, then ``path: old -> new`` per changed attribute (paths only for
+    a change made without values)."""
+    if not _has_details(change):
         return _paths(change.attributes)
-    return _paths([f"{path}: {old} -> {new}" for path, old, new in change.values])
+    return _paths([*[f"+ {entry}" for entry in change.added_entries],
+                   *[f"- {entry}" for entry in change.removed_entries],
+                   *[f"{path}: order of entries changed" for path in change.reordered],
+                   *[f"{path}: {old} -> {new}" for path, old, new in change.values]])
 
 
 def _change_md(change: Change) -> list[str]:
-    if not change.values:
+    if not _has_details(change):
         return [f"`{p}`" for p in _paths(change.attributes)]
-    return _paths([f"`{path}` {_code(old)} → {_code(new)}" for path, old, new in change.values])
+    return _paths([*[f"added `{entry}`" for entry in change.added_entries],
+                   *[f"removed `{entry}`" for entry in change.removed_entries],
+                   *[f"`{path}` order of entries changed" for path in change.reordered],
+                   *[f"`{path}` {_code(old)} → {_code(new)}" for path, old, new in change.values]])
 
 
 def _counts(stack: StackDiff) -> str:
@@ -212,7 +223,9 @@ def to_json(diff: SynthDiff, *, base_label: str = "base", head_label: str = "hea
             "added": [_resource_json(r) for r in s.added],
             "removed": [_resource_json(r) for r in s.removed],
             "changed": [{**_resource_json(c.resource), "attributes": list(c.attributes),
-                         "values": [{"path": p, "base": old, "head": new} for p, old, new in c.values]}
+                         "values": [{"path": p, "base": old, "head": new} for p, old, new in c.values],
+                         "added_entries": list(c.added_entries), "removed_entries": list(c.removed_entries),
+                         "reordered": list(c.reordered)}
                         for c in s.changed],
             "replaced": [{"old": _resource_json(r.old), "new": _resource_json(r.new), "identical": r.identical,
                           "similarity": round(r.similarity, 3), "attributes": list(r.attributes)}
