@@ -200,8 +200,10 @@ def monitoring_edges(reader: StackReader) -> list[tuple[tuple[str, str], tuple[s
     if "prometheus" in exporters:
         edges.append((("otel", "OpenTelemetry collector"), prometheus_node, "metrics"))
     for cluster in resources_of(reader.layer("cluster"), "aws_eks_cluster").values():
+        # EKS writes control plane logs to the group of this name only; the stack's other groups are not its
+        control_plane_group = f"/aws/eks/{cluster.get('name')}/cluster"
         for address, group in resources_of(reader.layer("cluster"), "aws_cloudwatch_log_group").items():
-            if cluster.get("enabled_cluster_log_types"):
+            if cluster.get("enabled_cluster_log_types") and group.get("name") == control_plane_group:
                 edges.append((("control_plane", "EKS control plane"), (f"log_{address}",
                               f"CloudWatch Logs {group['name']}"), ", ".join(cluster["enabled_cluster_log_types"])))
     return edges
