@@ -3,10 +3,10 @@
 Importing the providers is the expensive part of a synth, so every construct test reads the same synthesized
 output: a real ``App(outdir=tmp).synth()``, which also resolves cross-stack references.
 
-The two slowest pieces of work, the gate over the synth and its mutants and a synth with eager provider imports,
-are subprocesses that need nothing from the tests but their inputs: the session starts them as soon as it can
-(when their tests are selected) so they run on the machine's second core while the tests go on, and the fixtures
-that need them wait for them.
+The slowest pieces of work are subprocesses that need nothing from the tests but their inputs: the gate over the
+synth and its mutants, the gate over the small look-alike folders, and a synth with eager provider imports. The
+session starts each as soon as its inputs exist (when its tests are selected), so they run on the machine's second
+core while the tests go on, and the fixtures that need them wait for them.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     _Background.fixtures = frozenset(name for item in items for name in getattr(item, "fixturenames", ()))
     if _Background.wanted("eager_synth"):
         _Background.started["eager_synth"] = _start_eager_synth(_Background.scratch() / "eager" / "cdktf.out")
+    if _Background.wanted("look_alike_runs"):
+        _Background.started["look_alike_runs"] = _start_look_alike_runs(_Background.scratch() / "look-alikes")
 
 
 def pytest_sessionfinish() -> None:
@@ -143,6 +145,7 @@ class MutationRuns:
     real: Any
     mutants: dict[str, tuple[Any, list]]  # name -> (GateRun, what the gate must report)
     several: tuple[Any, Any]  # (gate_mutations.SeveralRegressions, its GateRun)
+    namespace_and_data: tuple[Any, dict]  # (GateRun, what gate_mutations.namespace_and_data_regressions expects)
 
 
 @dataclass
@@ -150,11 +153,12 @@ class _StartedMutationRuns:
     batch: Any  # tools.gate.harness.GateBatch
     expected: dict[str, list]
     several: Any  # gate_mutations.SeveralRegressions
+    namespace_and_data: dict
 
 
 def _start_mutation_runs(synth_outdir: Path, root: Path) -> _StartedMutationRuns:
     """Copy the synth once per mutant of tests/gate_mutations.py, apply it, and start one gate over them all."""
-    from gate_mutations import MUTANTS, Folder, SeveralRegressions
+    from gate_mutations import MUTANTS, Folder, SeveralRegressions, namespace_and_data_regressions
 
     from tools.gate.harness import start_gate_many
 
@@ -167,8 +171,13 @@ def _start_mutation_runs(synth_outdir: Path, root: Path) -> _StartedMutationRuns
         folder.write()
         folders.append(target)
     several = SeveralRegressions(synth_outdir, root / "several-regressions")
-    batch = start_gate_many([synth_outdir, *folders, several.folder], root / "reports")
-    return _StartedMutationRuns(batch, expected, several)
+    namespace_and_data = root / "namespace-and-data-regressions"
+    shutil.copytree(synth_outdir, namespace_and_data)
+    folder = Folder(namespace_and_data)
+    namespace_and_data_expected = namespace_and_data_regressions(folder)
+    folder.write()
+    batch = start_gate_many([synth_outdir, *folders, several.folder, namespace_and_data], root / "reports")
+    return _StartedMutationRuns(batch, expected, several, namespace_and_data_expected)
 
 
 @pytest.fixture(scope="session")
@@ -180,5 +189,43 @@ def mutation_runs(synth_outdir: Path) -> MutationRuns:
         started = _start_mutation_runs(synth_outdir, _Background.scratch() / "mutants-late")
     runs = started.batch.finish()
     return MutationRuns(real=runs[0], mutants={m.name: (run, started.expected[m.name])
-                                               for m, run in zip(MUTANTS, runs[1:-1], strict=True)},
-                        several=(started.several, runs[-1]))
+                                               for m, run in zip(MUTANTS, runs[1:-2], strict=True)},
+                        several=(started.several, runs[-2]),
+                        namespace_and_data=(runs[-1], started.namespace_and_data))
+
+
+@dataclass
+class LookAlikeRuns:
+    """The gate over the small synthesized-folder look-alikes, in one gate process: tests/fixtures/policies (the
+    custom checks' fixtures) and the accidents of tests/gate_folders.py, each with its folder."""
+
+    policy_fixtures: Any  # GateRun
+    accidents: tuple[Any, Path]  # (GateRun, the folder)
+
+
+POLICY_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "policies"
+
+
+@dataclass
+class _StartedLookAlikeRuns:
+    batch: Any  # tools.gate.harness.GateBatch
+    accidents: Path
+
+
+def _start_look_alike_runs(root: Path) -> _StartedLookAlikeRuns:
+    from gate_folders import write_accident_folder
+
+    from tools.gate.harness import start_gate_many
+
+    accidents = write_accident_folder(root / "accidents")
+    batch = start_gate_many([POLICY_FIXTURES, accidents], root / "reports", "--manifest-stacks")
+    return _StartedLookAlikeRuns(batch, accidents)
+
+
+@pytest.fixture(scope="session")
+def look_alike_runs() -> LookAlikeRuns:
+    started = _Background.started.get("look_alike_runs")
+    if not isinstance(started, _StartedLookAlikeRuns):
+        started = _start_look_alike_runs(_Background.scratch() / "look-alikes-late")
+    policy_fixtures, accidents = started.batch.finish()
+    return LookAlikeRuns(policy_fixtures=policy_fixtures, accidents=(accidents, started.accidents))

@@ -504,3 +504,53 @@ class SeveralRegressions:
         for name, document in self.documents.items():
             path = target / manifest["stacks"][name]["synthesizedStackPath"]
             path.write_text(json.dumps(document, indent=2))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# regressions of prod-platform and prod-data in one copy, for tests/test_policy_checks.py
+
+
+def namespace_and_data_regressions(f: Folder) -> dict[str, tuple[str, str, str]]:
+    """prod-platform and prod-data with regressions the namespace and data checks must catch: what each must make
+    the gate report, as (check id, stack, resource)."""
+    platform, data = f.documents["prod-platform"]["resource"], f.documents["prod-data"]["resource"]
+    namespace_of = {body["metadata"]["name"]: name for name, body in platform["kubernetes_namespace_v1"].items()}
+    deny_of = {body["metadata"]["namespace"]: name for name, body in platform["kubernetes_network_policy_v1"].items()
+               if body["metadata"]["name"] == "default-deny"}
+
+    def reference(namespace: str) -> str:
+        return f"${{kubernetes_namespace_v1.{namespace_of[namespace]}.metadata[0].name}}"
+
+    expected = {}
+    # inference loses its default-deny policy
+    del platform["kubernetes_network_policy_v1"][deny_of[reference("inference")]]
+    expected["deny removed"] = ("CKV2_PLAT_5", "prod-platform", f"kubernetes_namespace_v1.{namespace_of['inference']}")
+    # agentic's default-deny names its namespace as a plain string: no longer provably in that namespace
+    platform["kubernetes_network_policy_v1"][deny_of[reference("agentic")]]["metadata"]["namespace"] = "agentic"
+    expected["deny by name"] = ("CKV2_PLAT_5", "prod-platform", f"kubernetes_namespace_v1.{namespace_of['agentic']}")
+    # mlops leaves the mesh
+    platform["kubernetes_namespace_v1"][namespace_of["mlops"]]["metadata"]["annotations"]["linkerd.io/inject"] = \
+        "disabled"
+    expected["unmeshed"] = ("CKV_PLAT_17", "prod-platform", f"kubernetes_namespace_v1.{namespace_of['mlops']}")
+    # a secret gets its value from Terraform
+    secret = sorted(data["aws_secretsmanager_secret"])[0]
+    data["aws_secretsmanager_secret_version"] = {"value": {
+        "secret_id": f"${{aws_secretsmanager_secret.{secret}.id}}", "secret_string": "not-a-real-value"}}
+    expected["secret value"] = ("CKV2_PLAT_7", "prod-data", f"aws_secretsmanager_secret.{secret}")
+    # a bucket loses prevent_destroy, a role policy gains a * resource, the database gets a password
+    bucket = sorted(data["aws_s3_bucket"])[0]
+    data["aws_s3_bucket"][bucket]["lifecycle"]["prevent_destroy"] = False
+    expected["unprotected"] = ("CKV_PLAT_23", "prod-data", f"aws_s3_bucket.{bucket}")
+    policy_name = sorted(data["aws_iam_role_policy"])[0]
+    policy = json.loads(data["aws_iam_role_policy"][policy_name]["policy"])
+    scoped = ("s3:", "secretsmanager:", "kms:", "logs:")
+    statement = next(s for s in policy["Statement"] if s["Effect"] == "Allow" and any(
+        a.startswith(scoped) for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])))
+    statement["Resource"] = "*"
+    data["aws_iam_role_policy"][policy_name]["policy"] = json.dumps(policy)
+    expected["star resource"] = ("CKV_PLAT_22", "prod-data", f"aws_iam_role_policy.{policy_name}")
+    database = next(iter(data["aws_db_instance"]))
+    data["aws_db_instance"][database] |= {"manage_master_user_password": False, "password": "not-a-real-password"}
+    expected["password"] = ("CKV_PLAT_21", "prod-data", f"aws_db_instance.{database}")
+
+    return expected

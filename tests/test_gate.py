@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from gate_folders import CDKTF_NULLS, OPEN_SSH_INGRESS, security_group_stack, write_synth_folder
 from gate_mutations import SeveralRegressions
 
 from tools.gate import policy, stacks
@@ -28,43 +29,6 @@ from tools.gate.policy import Policies, Skip
 from tools.gate.scan import CheckovRun
 from tools.gate.stacks import GateError
 from tools.gate.verdict import decide
-
-# ---------------------------------------------------------------------------------------------------------------
-# synthesized-folder look-alikes
-
-OPEN_SSH_INGRESS = {"cidr_blocks": ["0.0.0.0/0"], "description": "ssh from anywhere", "from_port": 22,
-                    "protocol": "tcp", "to_port": 22}
-#: What cdktf writes for the optional attributes a rule does not set.
-CDKTF_NULLS = {"ipv6_cidr_blocks": None, "prefix_list_ids": None, "security_groups": None, "self": None}
-
-
-def security_group_stack(*, ingress: dict, required_version: str | None = None) -> dict:
-    terraform = {"required_providers": {"aws": {"source": "aws", "version": "6.25.0"}}}
-    if required_version:
-        terraform["required_version"] = required_version
-    return {
-        "provider": {"aws": [{"region": "us-east-1"}]},
-        "resource": {"aws_security_group": {"bastion": {
-            "description": "bastion", "name": "bastion", "vpc_id": "vpc-0123", "ingress": [ingress],
-            "egress": [{"cidr_blocks": ["10.0.0.0/8"], "description": "vpc", "from_port": 443, "protocol": "tcp",
-                        "to_port": 443}]}}},
-        "terraform": terraform,
-    }
-
-
-def write_synth_folder(root: Path, documents: dict[str, dict | None]) -> Path:
-    """A folder shaped like cdktf's output: manifest.json and stacks/<name>/cdk.tf.json. A None document is
-    listed in the manifest but has no file."""
-    manifest = {"stacks": {}, "version": "0.21.0"}
-    for name, document in documents.items():
-        relative = f"stacks/{name}/cdk.tf.json"
-        manifest["stacks"][name] = {"name": name, "synthesizedStackPath": relative,
-                                    "workingDirectory": f"stacks/{name}"}
-        if document is not None:
-            (root / relative).parent.mkdir(parents=True)
-            (root / relative).write_text(json.dumps(document, indent=2, sort_keys=True))
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return root
 
 
 def checkov_passed(report: dict, check_id: str) -> list[str]:
@@ -219,22 +183,14 @@ def test_a_skip_waives_failures_only_and_checkov_own_skips_fail_the_gate(tmp_pat
 # the accident paths: each passes plain checkov (shown by the canary tests) and fails the gate
 
 @pytest.fixture(scope="module")
-def accident_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("accidents")
-    return write_synth_folder(root, {
-        # (a) an SSH rule open to the internet, with the explicit nulls cdktf writes
-        "dev-nulls": security_group_stack(ingress={**OPEN_SSH_INGRESS, **CDKTF_NULLS}),
-        # (b) the same rule in a stack that declares terraform.required_version
-        "dev-required-version": security_group_stack(ingress=OPEN_SSH_INGRESS, required_version=">= 1.10"),
-        # (c) stacks of the manifest that give no result: one without resources, one whose file is missing
-        "dev-empty": {"output": {"vpc_id": {"value": "vpc-0123"}}, "terraform": {}},
-        "dev-missing": None,
-    })
+def accident_folder(look_alike_runs) -> Path:
+    return look_alike_runs.accidents[1]
 
 
 @pytest.fixture(scope="module")
-def accident_run(accident_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> GateRun:
-    return run_gate(accident_folder, tmp_path_factory.mktemp("accident-reports"), "--manifest-stacks")
+def accident_run(look_alike_runs) -> GateRun:
+    """The gate over the accidents: a folder of the session's one gate run over the look-alike folders."""
+    return look_alike_runs.accidents[0]
 
 
 def test_canary_cdktf_nulls_hide_an_open_ssh_rule_from_plain_checkov(accident_folder):

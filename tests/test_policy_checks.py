@@ -18,7 +18,7 @@ import pytest
 
 from platform_config.models import Tier
 from tests_support import namespace_names
-from tools.gate.harness import GateRun, run_checkov, run_gate
+from tools.gate.harness import GateRun, run_checkov
 
 FIXTURES = Path(__file__).parent / "fixtures" / "policies"
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "policies" / "checks"
@@ -75,8 +75,9 @@ def _fixture_resources(resource_type: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
-    run = run_gate(FIXTURES, tmp_path_factory.mktemp("policy-reports"), "--manifest-stacks")
+def fixture_run(look_alike_runs) -> GateRun:
+    """The gate over tests/fixtures/policies: a folder of the session's one gate run over the look-alikes."""
+    run = look_alike_runs.policy_fixtures
     assert run.summary is not None, run.output
     return run
 
@@ -327,59 +328,10 @@ def test_data_layer_checks_pass_on_every_real_resource_but_dev_tier_waivers(stac
 
 
 @pytest.fixture(scope="module")
-def regressions(synth_outdir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[GateRun, dict[str, tuple]]:
-    """prod-platform and prod-data of the real synth, each with regressions the new checks must catch."""
-    folder = tmp_path_factory.mktemp("policy-regressions") / "cdktf.out"
-    manifest = json.loads((synth_outdir / "manifest.json").read_text())
-    kept = {name: manifest["stacks"][name] for name in ("prod-platform", "prod-data")}
-    documents = {name: json.loads((synth_outdir / entry["synthesizedStackPath"]).read_text())
-                 for name, entry in kept.items()}
-    platform, data = documents["prod-platform"]["resource"], documents["prod-data"]["resource"]
-    namespace_of = {body["metadata"]["name"]: name for name, body in platform["kubernetes_namespace_v1"].items()}
-    deny_of = {body["metadata"]["namespace"]: name for name, body in platform["kubernetes_network_policy_v1"].items()
-               if body["metadata"]["name"] == "default-deny"}
-
-    def reference(namespace: str) -> str:
-        return f"${{kubernetes_namespace_v1.{namespace_of[namespace]}.metadata[0].name}}"
-
-    expected = {}
-    # inference loses its default-deny policy
-    del platform["kubernetes_network_policy_v1"][deny_of[reference("inference")]]
-    expected["deny removed"] = ("CKV2_PLAT_5", "prod-platform", f"kubernetes_namespace_v1.{namespace_of['inference']}")
-    # agentic's default-deny names its namespace as a plain string: no longer provably in that namespace
-    platform["kubernetes_network_policy_v1"][deny_of[reference("agentic")]]["metadata"]["namespace"] = "agentic"
-    expected["deny by name"] = ("CKV2_PLAT_5", "prod-platform", f"kubernetes_namespace_v1.{namespace_of['agentic']}")
-    # mlops leaves the mesh
-    platform["kubernetes_namespace_v1"][namespace_of["mlops"]]["metadata"]["annotations"]["linkerd.io/inject"] = \
-        "disabled"
-    expected["unmeshed"] = ("CKV_PLAT_17", "prod-platform", f"kubernetes_namespace_v1.{namespace_of['mlops']}")
-    # a secret gets its value from Terraform
-    secret = sorted(data["aws_secretsmanager_secret"])[0]
-    data["aws_secretsmanager_secret_version"] = {"value": {
-        "secret_id": f"${{aws_secretsmanager_secret.{secret}.id}}", "secret_string": "not-a-real-value"}}
-    expected["secret value"] = ("CKV2_PLAT_7", "prod-data", f"aws_secretsmanager_secret.{secret}")
-    # a bucket loses prevent_destroy, a role policy gains a * resource, the database gets a password
-    bucket = sorted(data["aws_s3_bucket"])[0]
-    data["aws_s3_bucket"][bucket]["lifecycle"]["prevent_destroy"] = False
-    expected["unprotected"] = ("CKV_PLAT_23", "prod-data", f"aws_s3_bucket.{bucket}")
-    policy_name = sorted(data["aws_iam_role_policy"])[0]
-    policy = json.loads(data["aws_iam_role_policy"][policy_name]["policy"])
-    scoped = ("s3:", "secretsmanager:", "kms:", "logs:")
-    statement = next(s for s in policy["Statement"] if s["Effect"] == "Allow" and any(
-        a.startswith(scoped) for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])))
-    statement["Resource"] = "*"
-    data["aws_iam_role_policy"][policy_name]["policy"] = json.dumps(policy)
-    expected["star resource"] = ("CKV_PLAT_22", "prod-data", f"aws_iam_role_policy.{policy_name}")
-    database = next(iter(data["aws_db_instance"]))
-    data["aws_db_instance"][database] |= {"manage_master_user_password": False, "password": "not-a-real-password"}
-    expected["password"] = ("CKV_PLAT_21", "prod-data", f"aws_db_instance.{database}")
-
-    for name, entry in kept.items():
-        path = folder / entry["synthesizedStackPath"]
-        path.parent.mkdir(parents=True)
-        path.write_text(json.dumps(documents[name], indent=2))
-    (folder / "manifest.json").write_text(json.dumps({**manifest, "stacks": kept}, indent=2))
-    return run_gate(folder, tmp_path_factory.mktemp("policy-regressions-reports"), "--manifest-stacks"), expected
+def regressions(mutation_runs) -> tuple[GateRun, dict[str, tuple]]:
+    """prod-platform and prod-data of a copy of the real synth, with the regressions of
+    gate_mutations.namespace_and_data_regressions: a folder of the session's one gate run over the mutants."""
+    return mutation_runs.namespace_and_data
 
 
 def test_each_regression_of_the_real_synth_fails_the_gate_on_its_resource(regressions, real_outcomes):
