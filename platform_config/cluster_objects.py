@@ -99,33 +99,60 @@ def _ports(ports: list[str] | None) -> list[dict[str, Any]] | None:
     return parsed
 
 
-def _peer(rule: dict[str, Any], namespace: str, vpc_cidr: str) -> dict[str, Any]:
+def address_ranges(environment: Environment) -> dict[str, list[str]]:
+    """The CIDR tokens of network_policies.yaml, resolved for one environment."""
+    network = environment.network
+    private = [str(subnet) for subnet in network.private_subnets]
+    public = [str(subnet) for subnet in network.public_subnets]
+    inference, wandb = environment.workloads.inference, environment.workloads.wandb
+
+    def subnets_of(schemes: set[str]) -> list[str]:
+        # The load balancer controller places internal load balancers in the subnets tagged internal-elb (private)
+        # and internet-facing ones in those tagged elb (public).
+        return (private if "internal" in schemes else []) + (public if "internet-facing" in schemes else [])
+
+    return {"VPC": [str(network.vpc_cidr)], "PRIVATE_SUBNETS": private,
+            "LOAD_BALANCER_SUBNETS": subnets_of({inference.http.scheme, inference.tcp.scheme}),
+            "WANDB_LOAD_BALANCER_SUBNETS": subnets_of({wandb.server.scheme} if wandb.self_managed and wandb.server
+                                                      else set()),
+            "VPC_RESOLVER": [f"{network.vpc_cidr.network_address + 2}/32"]}
+
+
+def _peers(rule: dict[str, Any], ranges: dict[str, list[str]]) -> list[dict[str, Any]]:
     if rule.get("same_namespace"):
-        return {"podSelector": {}}
+        return [{"podSelector": {}}]
     if rule.get("all_namespaces"):
-        return {"namespaceSelector": {}}
+        return [{"namespaceSelector": {}}]
+    if rule.get("meshed_namespaces"):
+        return [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: name}}}
+                for name in application_namespaces()]
     if "namespace" in rule:
-        peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {
-            "kubernetes.io/metadata.name": rule["namespace"]}}}
+        peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: rule["namespace"]}}}
         if "pod_labels" in rule:
             peer["podSelector"] = {"matchLabels": rule["pod_labels"]}
-        return peer
-    cidr = vpc_cidr if rule["cidr"] == "VPC" else rule["cidr"]
-    block: dict[str, Any] = {"cidr": cidr}
-    if rule.get("except"):
-        block["except"] = list(rule["except"])
-    return {"ipBlock": block}
+        return [peer]
+    peers = []
+    for cidr in ranges.get(rule["cidr"], [rule["cidr"]]):
+        block: dict[str, Any] = {"cidr": cidr}
+        if rule.get("except"):
+            block["except"] = list(rule["except"])
+        peers.append({"ipBlock": block})
+    return peers
 
 
-def _policy(name: str, namespace: str, rules: dict[str, Any], vpc_cidr: str) -> Manifest:
-    spec: dict[str, Any] = {"podSelector": {}, "policyTypes": []}
+def _policy(name: str, namespace: str, body: dict[str, Any], ranges: dict[str, list[str]]) -> Manifest:
+    pods = {"matchLabels": dict(body["pods"])} if body.get("pods") else {}
+    spec: dict[str, Any] = {"podSelector": pods, "policyTypes": []}
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
-        if direction not in rules:
+        if direction not in body:
             continue
         spec["policyTypes"].append(direction.capitalize())
         entries = []
-        for rule in rules[direction]:
-            entry: dict[str, Any] = {peer_key: [_peer(rule, namespace, vpc_cidr)]}
+        for rule in body[direction]:
+            peers = _peers(rule, ranges)
+            if not peers:
+                continue  # a range the environment does not have: an empty peer list would admit everyone
+            entry: dict[str, Any] = {peer_key: peers}
             ports = _ports(rule.get("ports"))
             if ports:
                 entry["ports"] = ports
@@ -138,30 +165,51 @@ def _policy(name: str, namespace: str, rules: dict[str, Any], vpc_cidr: str) -> 
 #: Created by EKS, not by the platform; its controllers (CoreDNS, metrics-server, the load balancer controller,
 #: the cluster autoscaler) are guarded like the system namespaces the platform creates.
 KUBE_SYSTEM = "kube-system"
+#: Where Prometheus runs: the namespace every ``scraped_ports`` entry admits.
+MONITORING = "monitoring"
+#: The label the API server puts on every namespace (its name): what namespace peers select on.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 
-def network_policies(namespace: str, vpc_cidr: str, *, system: bool = False) -> list[Manifest]:
+def _generated_rules(namespace: str) -> dict[str, Any]:
+    """The allow rules ``scraped_ports`` and ``control_plane_ports`` make for ``namespace``."""
+    rules = _data("network_policies.yaml")
+    generated: dict[str, Any] = {}
+    scraped = rules.get("scraped_ports") or {}
+    if namespace in scraped:
+        generated["allow-metrics-scraping"] = {"ingress": [{"namespace": MONITORING, "ports": scraped[namespace]}]}
+    if namespace == MONITORING and scraped:
+        generated["allow-scraping"] = {"egress": [{"namespace": target, "ports": ports}
+                                                  for target, ports in sorted(scraped.items())]}
+    webhooks = (rules.get("control_plane_ports") or {}).get(namespace)
+    if webhooks:
+        generated["allow-control-plane"] = {"ingress": [{"cidr": "PRIVATE_SUBNETS", "ports": webhooks}]}
+    return generated
+
+
+def network_policies(namespace: str, ranges: dict[str, list[str]], *, system: bool = False) -> list[Manifest]:
     """Default-deny for all traffic in and out, then the platform's allow rules for this namespace (the system
-    namespaces' common rules when ``system``)."""
+    namespaces' common rules when ``system``). ``ranges`` resolves the CIDR tokens (``address_ranges``)."""
     deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
             "metadata": {"name": "default-deny", "namespace": namespace},
             "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}
     rules = _data("network_policies.yaml")
-    allowed = {**rules["system_common" if system else "common"], **rules["per_namespace"].get(namespace, {})}
-    return [deny, *(_policy(name, namespace, body, vpc_cidr) for name, body in allowed.items())]
+    allowed = {**rules["system_common" if system else "common"], **rules["per_namespace"].get(namespace, {}),
+               **_generated_rules(namespace)}
+    return [deny, *(_policy(name, namespace, body, ranges) for name, body in allowed.items())]
 
 
 def namespace_guardrails(environment: Environment) -> list[Manifest]:
     """Per application namespace: its quota, container defaults and network policies; per system namespace
     (kube-system included): its network policies."""
     manifests = []
-    vpc_cidr = str(environment.network.vpc_cidr)
+    ranges = address_ranges(environment)
     for namespace in application_namespaces():
         manifests.append(resource_quota(namespace, environment.platform.namespace_quotas[namespace]))
         manifests.append(limit_range(namespace))
-        manifests.extend(network_policies(namespace, vpc_cidr))
+        manifests.extend(network_policies(namespace, ranges))
     for namespace in [KUBE_SYSTEM, *system_namespaces()]:
-        manifests.extend(network_policies(namespace, vpc_cidr, system=True))
+        manifests.extend(network_policies(namespace, ranges, system=True))
     return manifests
 
 

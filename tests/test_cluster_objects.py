@@ -5,6 +5,7 @@ import pytest
 
 from platform_config import cluster_objects, external_secrets
 from platform_config.data_layer import platform_secrets
+from platform_config.models import Exposure
 from tests_support import ENVIRONMENT_NAMES
 
 
@@ -48,22 +49,27 @@ def test_each_application_namespace_denies_all_traffic_by_default(environments):
         assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
 
-def test_allow_rules_let_pods_resolve_dns_reach_aws_apis_and_pod_identity_but_not_imds(environments):
-    policies = {(m["metadata"]["namespace"], m["metadata"]["name"]): m["spec"]
-                for m in cluster_objects.namespace_guardrails(environments["prod"]) if m["kind"] == "NetworkPolicy"}
-    dns = policies[("training", "allow-dns")]["egress"][0]
-    assert {"port": 53, "protocol": "UDP"} in dns["ports"]
-    aws = policies[("training", "allow-aws-apis")]["egress"]
-    assert aws[0]["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}]
-    assert aws[0]["ports"] == [{"port": 443, "protocol": "TCP"}]
-    assert aws[1]["to"] == [{"ipBlock": {"cidr": "169.254.170.23/32"}}]
-
-
-def test_inference_accepts_load_balancer_traffic_from_the_vpc_only(environments):
-    for env in environments.values():
-        [allow] = [m for m in cluster_objects.namespace_guardrails(env) if m["kind"] == "NetworkPolicy"
-                   and m["metadata"] == {"name": "allow-clients", "namespace": "inference"}]
-        assert allow["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": str(env.network.vpc_cidr)}}], env.name
+@pytest.mark.parametrize(("http", "tcp", "subnets"), [
+    ("internal", "internal", "private"),
+    ("internet-facing", "internet-facing", "public"),
+    ("internet-facing", "internal", "both"),
+])
+def test_load_balancer_subnets_follow_the_inference_exposure_scheme(environments, http, tcp, subnets):
+    """The load balancer controller puts internal load balancers in the private subnets and internet-facing ones
+    in the public subnets: the inference pods admit the subnets their load balancers are in."""
+    env = environments["prod"]
+    certificate = "arn:aws:acm:us-east-1:333333333333:certificate/example"
+    inference = env.workloads.inference.model_copy(update={
+        "http": Exposure(scheme=http, certificate_arn=certificate),
+        "tcp": Exposure(scheme=tcp, certificate_arn=certificate)})
+    variant = env.model_copy(update={"workloads": env.workloads.model_copy(update={"inference": inference})})
+    private = [str(s) for s in env.network.private_subnets]
+    public = [str(s) for s in env.network.public_subnets]
+    expected = {"private": private, "public": public, "both": private + public}[subnets]
+    assert cluster_objects.address_ranges(variant)["LOAD_BALANCER_SUBNETS"] == expected
+    [allow] = [m for m in cluster_objects.namespace_guardrails(variant) if m["kind"] == "NetworkPolicy"
+               and m["metadata"] == {"name": "allow-load-balancers", "namespace": "inference"}]
+    assert [peer["ipBlock"]["cidr"] for peer in allow["spec"]["ingress"][0]["from"]] == expected
 
 
 def test_quotas_cap_gpus_and_mig_slices_per_namespace_from_the_environment_file(environments):

@@ -98,6 +98,8 @@ class WorkloadsStack(LayerStack):
             # and license secret come from the data layer; Redis runs in the namespace).
             namespace = KubernetesObjects(self, "wandb-namespace", manifests=[cluster_objects.namespace_manifest(
                 WANDB_NAMESPACE, "restricted", meshed=False)])
+            KubernetesObjects(self, "wandb-network-policies", manifests=cluster_objects.network_policies(
+                WANDB_NAMESPACE, cluster_objects.address_ranges(env), system=True), namespaces=namespace.namespaces)
             self.releases["wandb-operator"] = PlatformRelease(
                 self, "release-wandb-operator", release="wandb-operator", environment_name=env.name,
                 image_registry=ecr_registry(env.account_id, env.region),
