@@ -115,7 +115,8 @@ def address_ranges(environment: Environment) -> dict[str, list[str]]:
             "LOAD_BALANCER_SUBNETS": subnets_of({inference.http.scheme, inference.tcp.scheme}),
             "WANDB_LOAD_BALANCER_SUBNETS": subnets_of({wandb.server.scheme} if wandb.self_managed and wandb.server
                                                       else set()),
-            "VPC_RESOLVER": [f"{network.vpc_cidr.network_address + 2}/32"]}
+            "VPC_RESOLVER": [f"{network.vpc_cidr.network_address + 2}/32"],
+            "API_SERVICE_IP": [f"{environment.cluster.service_cidr.network_address + 1}/32"]}
 
 
 def _peers(rule: dict[str, Any], ranges: dict[str, list[str]]) -> list[dict[str, Any]]:

@@ -87,6 +87,7 @@ def network_roles(environment: Environment) -> dict[str, tuple[IPv4Network, ...]
         "control-plane": private, "nodes": private, "data-services": private, "load-balancers": load_balancers,
         "wandb-load-balancer": wandb_load_balancer,
         "vpc-resolver": (IPv4Network(f"{network.vpc_cidr.network_address + 2}/32"),),
+        "api-service": (IPv4Network(f"{environment.cluster.service_cidr.network_address + 1}/32"),),
         "internet": tuple(_excluding(IPv4Network("0.0.0.0/0"),
                                      [network.vpc_cidr, link_local, environment.cluster.service_cidr])),
         "pod-identity-agent": (IPv4Network("169.254.170.23/32"),),

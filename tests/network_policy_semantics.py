@@ -9,6 +9,9 @@ enough.
 VPC CNI specifics modelled here:
 - ipBlock is matched against the peer's address, pods included (pods get addresses from the VPC's subnets); the
   API leaves ipBlock on pod addresses to the implementation.
+- A pod's egress is checked before kube-proxy translates a Service's ClusterIP; the controller adds the ClusterIPs
+  of the Services behind pod and namespace selector peers. Flows here go to pod addresses; a Service without
+  selector (the `kubernetes` Service of the API server) is a network of its own address.
 - Not modelled: the agent's implicit allow of the pod's own node IP (kubelet probes) and host-network pods, which
   no NetworkPolicy governs.
 
