@@ -111,7 +111,7 @@ def address_ranges(environment: Environment) -> dict[str, list[str]]:
         # and internet-facing ones in those tagged elb (public).
         return (private if "internal" in schemes else []) + (public if "internet-facing" in schemes else [])
 
-    return {"VPC": [str(network.vpc_cidr)], "PRIVATE_SUBNETS": private,
+    return {"PRIVATE_SUBNETS": private,
             "LOAD_BALANCER_SUBNETS": subnets_of({inference.http.scheme, inference.tcp.scheme}),
             "WANDB_LOAD_BALANCER_SUBNETS": subnets_of({wandb.server.scheme} if wandb.self_managed and wandb.server
                                                       else set()),
