@@ -62,7 +62,7 @@ PROVIDER_PACKAGES = (
     "cdktf_cdktf_provider_aws",
     "cdktf_cdktf_provider_kubernetes",
     "cdktf_cdktf_provider_helm",
-    "cdktf_cdktf_provider_tls",
+    "cdktf_cdktf_provider_github",
     "cdktf_cdktf_provider_time",
 )
 

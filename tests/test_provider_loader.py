@@ -49,7 +49,7 @@ import cdktf_cdktf_provider_aws.eks_cluster
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1
 from cdktf_cdktf_provider_helm.release import Release
-from cdktf_cdktf_provider_tls.private_key import PrivateKey
+from cdktf_cdktf_provider_github.branch_protection import BranchProtection
 from cdktf_cdktf_provider_time.sleep import Sleep
 from jsii import _reference_map
 print(json.dumps({
@@ -77,7 +77,7 @@ def test_importing_provider_submodules_imports_only_them_and_the_assembly_loader
         "cdktf_cdktf_provider_aws.provider",
         "cdktf_cdktf_provider_kubernetes.namespace_v1",
         "cdktf_cdktf_provider_helm.release",
-        "cdktf_cdktf_provider_tls.private_key",
+        "cdktf_cdktf_provider_github.branch_protection",
         "cdktf_cdktf_provider_time.sleep",
     }
 
@@ -103,15 +103,17 @@ def test_a_provider_object_handed_back_by_the_kernel_finds_its_class_though_its_
 import sys
 from modules.provider_loader import install_provider_loader
 install_provider_loader()
-import cdktf_cdktf_provider_tls
-assert "cdktf_cdktf_provider_tls.self_signed_cert" not in sys.modules
+import cdktf_cdktf_provider_github
+assert "cdktf_cdktf_provider_github.repository_environment" not in sys.modules
 import jsii
 from jsii._kernel.types import ObjRef
 from jsii._reference_map import resolve_reference
-obj = resolve_reference(jsii.kernel, ObjRef(ref="@cdktf/provider-tls.selfSignedCert.SelfSignedCert@10000"))
+ref = "@cdktf/provider-github.repositoryEnvironment.RepositoryEnvironment@10000"
+obj = resolve_reference(jsii.kernel, ObjRef(ref=ref))
 print(type(obj).__module__, type(obj).__name__)
 """
-    assert run_python(code).stdout.split() == ["cdktf_cdktf_provider_tls.self_signed_cert", "SelfSignedCert"]
+    assert run_python(code).stdout.split() == [
+        "cdktf_cdktf_provider_github.repository_environment", "RepositoryEnvironment"]
 
 
 NAMES_OF_THE_TIME_PACKAGE = """
