@@ -78,6 +78,7 @@ def main() -> int:
         print(error, file=sys.stderr)
         return 2
     from modules.app import synthesize_platform
+    from platform_config.github_settings import GithubSettingsError
     from platform_config.helm_values import ValuesFileError
     from platform_config.resource_admission import AdmissionError
     from platform_config.scheduling import SchedulingError
@@ -94,6 +95,8 @@ def main() -> int:
                         for p in error.problems])
     except ValuesFileError as error:
         return _refuse("Invalid Helm values", [str(error)])
+    except GithubSettingsError as error:
+        return _refuse("Invalid GitHub settings", error.problems)
     # The summary is the command's result, so it goes to stdout (the cdktf CLI prints stderr as [ERROR]).
     names = ", ".join(e.name for e in environments)
     print(f"Synthesized {names} into {target}")

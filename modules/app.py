@@ -10,15 +10,19 @@ from cdktf import App
 from modules.cluster.stack import ClusterStack
 from modules.data.stack import DataStack
 from modules.delivery.stack import DeliveryStack
+from modules.github.stack import GithubStack
 from modules.network.stack import NetworkStack
 from modules.platform.stack import PlatformStack
 from modules.workloads.stack import WorkloadsStack
+from platform_config.github_settings import github_settings
 from platform_config.models import Environment
 
 
 def build_platform(app: App, environments: Sequence[Environment]) -> dict[str, list]:
-    """Add the layers of each environment to ``app``; returns the stacks per environment name."""
+    """Add the layers of each environment, and the repository's GitHub settings, to ``app``; returns the stacks
+    per environment name."""
     stacks = {}
+    settings = github_settings(environments)  # first: refuse bad settings before any stack exists
     for environment in environments:
         network = NetworkStack(app, environment=environment)
         layers, delivery = [], None
@@ -37,6 +41,8 @@ def build_platform(app: App, environments: Sequence[Environment]) -> dict[str, l
         platform = PlatformStack(app, environment=environment, network=network, cluster=cluster, data=data)
         workloads = WorkloadsStack(app, environment=environment, cluster=cluster, data=data, platform=platform)
         stacks[environment.name] = [*layers, network, cluster, data, platform, workloads]
+    if settings is not None:
+        GithubStack(app, settings=settings)
     return stacks
 
 

@@ -1,4 +1,5 @@
-"""The layers of an environment: one Terraform stack each, named ``<env>-<layer>``.
+"""The layers of an environment: one Terraform stack each, named ``<env>-<layer>``; and the one stack that is no
+environment's, ``github`` (the repository's settings), present when any environment delivers from GitHub.
 
 The one list of layers. ``modules/common/layer_stack.py`` refuses to build a stack of a layer not listed here for
 the environment, and the policy gate expects exactly these stacks in a synthesized folder, so a layer added,
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from platform_config.github_settings import GITHUB_STACK, github_stack_expected
 from platform_config.models import Environment
 
 
@@ -32,4 +34,7 @@ def stack_name(environment: Environment, layer: Layer | str) -> str:
 
 def expected_stacks(environments: list[Environment]) -> list[str]:
     """Every stack a synth of ``environments`` must produce."""
-    return [stack_name(environment, layer) for environment in environments for layer in layers_of(environment)]
+    stacks = [stack_name(environment, layer) for environment in environments for layer in layers_of(environment)]
+    if github_stack_expected(environments):
+        stacks.append(GITHUB_STACK)
+    return stacks

@@ -128,13 +128,16 @@ def stacks(synth_outdir: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def stack_environments(stacks: dict[str, dict], environments: dict[str, Environment]) -> dict[str, Environment]:
-    """Stack name -> the environment it belongs to (stacks are named ``<env>-<layer>``; the longest match wins)."""
+    """Stack name -> the environment it belongs to (stacks are named ``<env>-<layer>``; the longest match wins),
+    for every stack but the repository's ``github`` stack, which belongs to all of them."""
+    from platform_config.github_settings import GITHUB_STACK
+
     def owner(stack_name: str) -> Environment:
         names = [name for name in environments if stack_name.startswith(f"{name}-")]
         assert names, f"stack {stack_name} belongs to no environment file"
         return environments[max(names, key=len)]
 
-    return {name: owner(name) for name in stacks}
+    return {name: owner(name) for name in stacks if name != GITHUB_STACK}
 
 
 @dataclass

@@ -21,6 +21,8 @@ from typing import Any
 ENV = "prod"
 Expected = tuple[str, str, str, str | None]
 CLUSTER_ADMIN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+SUB = "token.actions.githubusercontent.com:sub"
+MAIN = "refs/heads/main"
 
 
 class Folder:
@@ -70,21 +72,32 @@ def _tagged_role(kind: str) -> Callable[[dict], bool]:
     return lambda body: (body.get("tags") or {}).get("github-actions-role") == kind
 
 
-def _set_subjects(body: dict, subjects: list[str], operator: str = "StringEquals") -> None:
+def _claim(repository: str, context: str, ref: str, workflow: str) -> str:
+    """A ``sub`` of the repository's subject template (platform_config/github_oidc.py)."""
+    return f"repo:{repository}:{context}:ref:{ref}:job_workflow_ref:{repository}/.github/workflows/{workflow}@{ref}"
+
+
+def _set_subjects(body: dict, context: str, ref: str, workflow: str, operator: str = "StringEquals") -> None:
     trust = _policy(body, "assume_role_policy")
     statement = trust["Statement"][0]
-    repository = statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"][0].split(":")[1]
-    del statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
-    statement["Condition"].setdefault(operator, {})["token.actions.githubusercontent.com:sub"] = [
-        f"repo:{repository}:{subject}" for subject in subjects]
+    conditions = statement["Condition"]
+    [value] = [v for c in conditions.values() for v in _as_list(c.get(SUB, []))]
+    repository = value.split(":")[1]
+    for condition in conditions.values():
+        condition.pop(SUB, None)
+    conditions.setdefault(operator, {})[SUB] = [_claim(repository, context, ref, workflow)]
     _set_policy(body, trust, "assume_role_policy")
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 # --- IAM ------------------------------------------------------------------------------------------------------
 
 def deploy_role_trusts_pull_requests(f: Folder) -> list[Expected]:
     address, role = f.find("delivery", "aws_iam_role", _tagged_role("deploy"))
-    _set_subjects(role, ["pull_request"])
+    _set_subjects(role, "pull_request", "refs/pull/1/merge", "deploy.yml")
     attachment, _ = f.find("delivery", "aws_iam_role_policy_attachment",
                            lambda body: body["policy_arn"].endswith("/AdministratorAccess"))
     # the AdministratorAccess skip rests on the deploy trust: it lapses, so CKV_AWS_274 fails too
@@ -94,20 +107,37 @@ def deploy_role_trusts_pull_requests(f: Folder) -> list[Expected]:
 
 def deploy_role_trusts_another_environment(f: Folder) -> list[Expected]:
     address, role = f.find("delivery", "aws_iam_role", _tagged_role("deploy"))
-    _set_subjects(role, ["environment:staging" if ENV != "staging" else "environment:dev"])
+    other = "staging" if ENV != "staging" else "dev"
+    _set_subjects(role, f"environment:{other}", MAIN, "deploy.yml")
+    return [("check", "CKV_PLAT_24", f.stack("delivery"), address)]
+
+
+def deploy_role_trusts_its_environment_from_any_branch(f: Folder) -> list[Expected]:
+    address, role = f.find("delivery", "aws_iam_role", _tagged_role("deploy"))
+    environment = role["tags"]["github-environment"]
+    _set_subjects(role, f"environment:{environment}", "refs/heads/*", "deploy.yml", operator="StringLike")
     return [("check", "CKV_PLAT_24", f.stack("delivery"), address)]
 
 
 def image_push_role_trusts_every_branch(f: Folder) -> list[Expected]:
     address, role = f.find("delivery", "aws_iam_role", _tagged_role("image-push"))
-    _set_subjects(role, ["ref:refs/heads/*"], operator="StringLike")
+    environment = role["tags"]["github-environment"]
+    _set_subjects(role, f"environment:{environment}", "refs/heads/*", "images.yml", operator="StringLike")
+    return [("check", "CKV_PLAT_24", f.stack("delivery"), address)]
+
+
+def image_push_role_trusts_main_outside_its_approval_environment(f: Folder) -> list[Expected]:
+    address, role = f.find("delivery", "aws_iam_role", _tagged_role("image-push"))
+    _set_subjects(role, f"ref:{MAIN}", MAIN, "images.yml")
     return [("check", "CKV_PLAT_24", f.stack("delivery"), address)]
 
 
 def plan_role_trusts_any_subject(f: Folder) -> list[Expected]:
     address, role = f.find("delivery", "aws_iam_role", _tagged_role("plan"))
     trust = _policy(role, "assume_role_policy")
-    trust["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] = "*"
+    for condition in trust["Statement"][0]["Condition"].values():
+        condition.pop(SUB, None)
+    trust["Statement"][0]["Condition"]["StringLike"] = {SUB: "*"}
     _set_policy(role, trust, "assume_role_policy")
     # CKV_AWS_393 sees the provider only because the gate resolves the Federated reference
     return [("check", "CKV_PLAT_24", f.stack("delivery"), address),
@@ -389,6 +419,14 @@ def stack_dropped_from_folder_and_manifest(f: Folder) -> list[Expected]:
     return [("problem", "missing-stack", stack, None)]
 
 
+def github_stack_dropped_from_folder_and_manifest(f: Folder) -> list[Expected]:
+    """The repository's settings (environments, their reviewers, the OIDC template) are a stack the gate expects."""
+    entry = f.manifest["stacks"].pop("github")
+    (f.root / entry["synthesizedStackPath"]).unlink()
+    del f.documents["github"]
+    return [("problem", "missing-stack", "github", None)]
+
+
 def extra_stack_in_folder_and_manifest(f: Folder) -> list[Expected]:
     stack = f"{ENV}-scratch"
     f.manifest["stacks"][stack] = {"name": stack, "synthesizedStackPath": f"stacks/{stack}/cdk.tf.json",
@@ -415,7 +453,9 @@ class Mutant:
 
 MUTANTS = [Mutant(area, function.__name__, function) for area, functions in (
     ("IAM", (deploy_role_trusts_pull_requests, deploy_role_trusts_another_environment,
-             image_push_role_trusts_every_branch, plan_role_trusts_any_subject, plan_role_without_audience,
+             deploy_role_trusts_its_environment_from_any_branch, image_push_role_trusts_every_branch,
+             image_push_role_trusts_main_outside_its_approval_environment, plan_role_trusts_any_subject,
+             plan_role_without_audience,
              kms_key_policy_allows_everyone, workload_role_can_pass_any_role_to_ec2, workload_role_reads_every_bucket,
              bucket_policy_allows_everyone_to_read)),
     ("network", (webhook_port_open_to_the_internet, node_egress_for_all_protocols_to_the_internet,
@@ -432,7 +472,8 @@ MUTANTS = [Mutant(area, function.__name__, function) for area, functions in (
                              vpc_cni_add_on_dropped, training_namespace_made_privileged,
                              grafana_admin_password_in_values, aws_key_in_release_values,
                              kubernetes_secret_with_literal_data, chart_version_range)),
-    ("stack integrity", (stack_dropped_from_folder_and_manifest, extra_stack_in_folder_and_manifest,
+    ("stack integrity", (stack_dropped_from_folder_and_manifest, github_stack_dropped_from_folder_and_manifest,
+                         extra_stack_in_folder_and_manifest,
                          stack_file_truncated)),
 ) for function in functions]
 

@@ -33,7 +33,7 @@ def cdk():
 def delivery_inputs(**overrides) -> dict:
     return {"github_repository": REPOSITORY, "account_id": ACCOUNT, "region": "us-east-1",
             "state_bucket": STATE_BUCKET, "state_key_prefix": "mlops-platform",
-            "deploy_environments": ["dev"], **overrides}
+            "deploy_environments": ["dev"], "image_push_environment": "images-dev", **overrides}
 
 
 def synth_delivery(cdk, **overrides) -> dict:
@@ -46,8 +46,12 @@ def synth_delivery(cdk, **overrides) -> dict:
 
 @pytest.fixture(scope="module")
 def synthesized(cdk) -> dict:
-    return synth_delivery(cdk, deploy_environments=["dev", "dev-canary"],
-                          image_push_subjects=["ref:refs/heads/main", "ref:refs/tags/v*"])
+    return synth_delivery(cdk, deploy_environments=["dev", "dev-canary"])
+
+
+def claim(context: str, ref: str, workflow: str) -> str:
+    """The sub of the repository's subject template (repo, context, ref, job_workflow_ref), spelled out."""
+    return (f"repo:{REPOSITORY}:{context}:ref:{ref}:job_workflow_ref:{REPOSITORY}/.github/workflows/{workflow}@{ref}")
 
 
 def resources(stack: dict, resource_type: str) -> dict[str, dict]:
@@ -92,11 +96,13 @@ def test_every_role_trusts_only_web_identities_of_that_provider_with_the_sts_aud
             assert statement["Condition"]["StringEquals"][f"{OIDC}:aud"] == "sts.amazonaws.com"
 
 
-def test_the_plan_role_is_assumable_only_from_pull_requests_of_the_one_repository(synthesized):
+def test_the_plan_role_is_assumable_only_from_the_plan_workflow_of_pull_requests_of_the_one_repository(synthesized):
+    # A pull request's ref holds its number, the one part not known in advance: the only wildcard, in StringLike.
     [plan] = roles_by_kind(synthesized)["plan"]
     [statement] = trust_statements(plan)
-    assert statement["Condition"] == {"StringEquals": {
-        f"{OIDC}:aud": "sts.amazonaws.com", f"{OIDC}:sub": [f"repo:{REPOSITORY}:pull_request"]}}
+    assert statement["Condition"] == {
+        "StringEquals": {f"{OIDC}:aud": "sts.amazonaws.com"},
+        "StringLike": {f"{OIDC}:sub": [claim("pull_request", "refs/pull/*/merge", "plan.yml")]}}
 
 
 def test_each_deploy_role_is_assumable_only_from_its_own_github_environment(synthesized):
@@ -106,17 +112,33 @@ def test_each_deploy_role_is_assumable_only_from_its_own_github_environment(synt
         assert role["name"] == f"mlops-platform-github-deploy-{environment}"
         [statement] = trust_statements(role)
         assert statement["Condition"]["StringEquals"][f"{OIDC}:sub"] == [
-            f"repo:{REPOSITORY}:environment:{environment}"]
+            claim(f"environment:{environment}", "refs/heads/main", "deploy.yml")]
         assert "StringLike" not in statement["Condition"]
         assert role["max_session_duration"] == 7200
 
 
-def test_wildcard_push_subjects_get_a_string_like_statement_of_their_own(synthesized):
+def test_the_image_push_role_is_assumable_only_from_its_github_environment_on_main(synthesized):
     [push] = roles_by_kind(synthesized)["image-push"]
-    exact, pattern = trust_statements(push)
-    assert exact["Condition"]["StringEquals"][f"{OIDC}:sub"] == [f"repo:{REPOSITORY}:ref:refs/heads/main"]
+    [statement] = trust_statements(push)
+    assert push["tags"]["github-environment"] == "images-dev"
+    assert statement["Condition"] == {"StringEquals": {
+        f"{OIDC}:aud": "sts.amazonaws.com",
+        f"{OIDC}:sub": [claim("environment:images-dev", "refs/heads/main", "images.yml")]}}
+
+
+def test_pull_request_plans_and_exact_subjects_get_statements_of_their_own(cdk):
+    """Conditions in one statement are ANDed: an exact sub beside a pattern would match nothing."""
+    from platform_config.github_oidc import PULL_REQUEST_REF, WorkflowSubject
+
+    stack = synth_delivery(cdk, plan_subjects=[WorkflowSubject(workflow="plan.yml", ref=PULL_REQUEST_REF),
+                                               WorkflowSubject(workflow="plan.yml", ref="refs/heads/main")])
+    [plan] = roles_by_kind(stack)["plan"]
+    exact, pattern = trust_statements(plan)
+    assert exact["Condition"]["StringEquals"][f"{OIDC}:sub"] == [
+        claim("ref:refs/heads/main", "refs/heads/main", "plan.yml")]
     assert "StringLike" not in exact["Condition"]
-    assert pattern["Condition"]["StringLike"] == {f"{OIDC}:sub": [f"repo:{REPOSITORY}:ref:refs/tags/v*"]}
+    assert pattern["Condition"]["StringLike"] == {f"{OIDC}:sub": [
+        claim("pull_request", "refs/pull/*/merge", "plan.yml")]}
     assert f"{OIDC}:sub" not in pattern["Condition"]["StringEquals"]
 
 
@@ -248,12 +270,11 @@ def test_an_existing_key_and_oidc_provider_are_used_instead_of_new_ones(cdk):
     ({"github_repository": "example-org"}, "github_repository 'example-org' must be one repository"),
     ({"github_repository": "example-org/*"}, "github_repository 'example-org/\\*' must be one repository"),
     ({"deploy_environments": []}, "deploy_environments is empty"),
-    ({"deploy_environments": ["prod*"]}, "deploy environment 'prod\\*' must be a GitHub environment name"),
+    ({"deploy_environments": ["prod*"]}, "GitHub environment 'prod\\*' must be a GitHub environment name"),
+    ({"image_push_environment": "images:prod"}, "GitHub environment 'images:prod' must be a GitHub environment"),
     ({"repository_names": ["Agents/CrewAI"]}, "repository name 'Agents/CrewAI' is not a valid ECR name"),
     ({"repository_names": ["agents/crewai", "agents/crewai"]}, "lists a repository twice"),
-    ({"plan_subjects": ["*"]}, "plan_subjects: '\\*' is not a subject"),
-    ({"plan_subjects": ["repo:other/repo:pull_request"]}, "must be the part after 'repo:<owner>/<name>:'"),
-    ({"image_push_subjects": ["environment:*"]}, "image_push_subjects: 'environment:\\*' is not a subject"),
+    ({"plan_subjects": []}, "plan_subjects is empty"),
     ({"kms_key_arn": "alias/ecr"}, "kms_key_arn 'alias/ecr' is not a KMS key ARN"),
     ({"untagged_expiry_days": 0}, "untagged_expiry_days 0 must be at least 1"),
     ({"tagged_images_kept": 0}, "tagged_images_kept 0 must be at least 1"),

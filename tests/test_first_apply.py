@@ -74,9 +74,8 @@ def manifest(synth_outdir) -> dict:
     return json.loads((synth_outdir / "manifest.json").read_text())
 
 
-def test_every_service_linked_role_a_key_policy_names_exists_before_the_key(stacks, manifest, environments):
-    for stack_name in stacks:
-        environment = environments[stack_name.rsplit("-", 1)[0]]
+def test_every_service_linked_role_a_key_policy_names_exists_before_the_key(stacks, manifest, stack_environments):
+    for stack_name, environment in stack_environments.items():
         assert key_principals_missing_at_creation(
             stack_name, stacks, manifest, environment.account.autoscaling_service_linked_role_exists) == []
     named = [p for s in stacks.values() for p in _key_policy_principals(s) if REMOTE_OUTPUT.match(p)]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from platform_config.github_oidc import parse_subject
 from platform_config.images import platform_images, platform_repository
 from tests_support import application_manifests, resources
 from tools.image_tags.__main__ import target_lines
@@ -55,6 +56,13 @@ def gitops_job_step(name):
     return step
 
 
+def trusted_subjects(role: dict) -> list[str]:
+    return [value for statement in json.loads(role["assume_role_policy"])["Statement"]
+            for condition in statement["Condition"].values()
+            for key, values in condition.items() if key.endswith(":sub")
+            for value in (values if isinstance(values, list) else [values])]
+
+
 def role_by_kind(stack, kind):
     [(name, role)] = [(n, r) for n, r in resources(stack, "aws_iam_role").items()
                       if r["tags"].get("github-actions-role") == kind]
@@ -89,8 +97,12 @@ def test_the_tag_credentials_exist_and_their_identity_may_only_read_them(stacks,
                                    if s["name"] == target(env_name)["secret"]]
         role_name, role = role_by_kind(stack, "gitops-pull-request")
         _, push_role = role_by_kind(stack, "image-push")
-        # Assumable from the same workflow runs as the image-push role (the main branch), nothing else.
-        assert json.loads(role["assume_role_policy"]) == json.loads(push_role["assume_role_policy"])
+        # Assumable only from the images workflow's jobs run from main, like the image-push role (which trusts its
+        # approval environment besides); a job of another workflow or branch cannot read the App's key.
+        subjects = [parse_subject(s) for s in trusted_subjects(role)]
+        [push_subject] = [parse_subject(s) for s in trusted_subjects(push_role)]
+        assert [(s.workflow, s.ref) for s in subjects if s] == [(push_subject.workflow, "refs/heads/main")]
+        assert push_subject.ref == "refs/heads/main"
         assert not [a for a in resources(stack, "aws_iam_role_policy_attachment").values()
                     if a["role"].startswith(f"${{aws_iam_role.{role_name}.")]
         [policy] = [p for p in resources(stack, "aws_iam_role_policy").values()

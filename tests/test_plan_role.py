@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from platform_config.github_oidc import parse_subject
 from platform_config.models import Tier
 from platform_config.plan_reads import plan_reads
 from tests_support import resources
@@ -86,7 +87,10 @@ def test_plan_roles_beyond_dev_trust_only_their_protected_github_environment(sta
         _, role = plan_role(stack)
         repository = environments[env].delivery.github_repository
         expected = "pull_request" if environments[env].tier is Tier.DEV else f"environment:plan-{env}"
-        assert trusted_subjects(role) == [f"repo:{repository}:{expected}"], env
+        [subject] = [parse_subject(s) for s in trusted_subjects(role)]
+        assert subject is not None, env
+        assert (subject.repository, subject.context, subject.ref, subject.workflow) == (
+            repository, expected, "refs/pull/*/merge", "plan.yml"), env
 
 
 def test_the_workflow_finds_the_github_environment_the_plan_role_trusts(synth_outdir, environments):
@@ -119,10 +123,11 @@ def test_protected_plans_run_in_their_github_environment_with_the_same_steps():
 
 # --- what it reads --------------------------------------------------------------------------------------------
 
-def test_every_resource_type_and_data_source_of_the_stacks_has_its_plan_reads_listed(stacks):
+def test_every_resource_type_and_data_source_of_the_stacks_has_its_plan_reads_listed(stacks, stack_environments):
+    """Of the environments' stacks: the github stack reads GitHub with a token, not AWS with the plan role."""
     table = plan_reads()
-    types = {t for stack in stacks.values() for t in stack.get("resource", {})}
-    sources = {t for stack in stacks.values() for t in stack.get("data", {})}
+    types = {t for name in stack_environments for t in stacks[name].get("resource", {})}
+    sources = {t for name in stack_environments for t in stacks[name].get("data", {})}
     assert sorted(types - table.resource_types.keys()) == []
     assert sorted(sources - table.data_sources.keys()) == []
 
@@ -168,9 +173,13 @@ def test_the_table_lists_exact_actions_and_no_data_action():
 
 # --- the state and its key ------------------------------------------------------------------------------------
 
-def test_every_stack_keeps_its_state_encrypted_with_its_environments_key(stacks, environments):
+def test_every_stack_keeps_its_state_encrypted_with_its_environments_key(stacks, stack_environments, environments):
+    from platform_config.github_settings import GITHUB_STACK, github_settings
+
+    owners = {**stack_environments, GITHUB_STACK: github_settings(list(environments.values())).state_environment}
+    assert set(owners) == set(stacks)
     for name, stack in stacks.items():
-        env = next(e for e in environments.values() if name.startswith(f"{e.name}-"))
+        env = owners[name]
         backend = stack["terraform"]["backend"]["s3"]
         assert backend["kms_key_id"] == env.state_backend.kms_key_arn, name
         assert backend["encrypt"] is True, name

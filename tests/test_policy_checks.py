@@ -422,8 +422,11 @@ def test_canary_the_entropy_detector_flags_the_names_of_secrets(stack_outcomes):
 def test_the_github_trust_check_explains_what_is_wrong(fixture_run):
     details = {(f["check_id"], f["resource"]): f["details"] for f in fixture_run.summary["failures"]}
     assert details[("CKV_PLAT_24", "aws_iam_role.fail_oidc_deploy_pull_request")] == [
-        "a deploy role accepts only environment:<its github-environment tag> (environment:prod), found "
-        "['pull_request']"]
+        "a deploy role accepts only environment:<its github-environment tag> (environment:prod) from "
+        "refs/heads/main, found ['pull_request from refs/pull/7/merge']"]
+    assert details[("CKV_PLAT_24", "aws_iam_role.fail_oidc_image_push_without_environment")] == [
+        "an image-push role accepts only environment:<its github-environment tag> (environment:images-prod) from "
+        "refs/heads/main, found ['ref:refs/heads/main from refs/heads/main']"]
     assert details[("CKV_PLAT_32", "aws_eks_pod_identity_association.fail_controller_in_workload_namespace")] == [
         "the aws-load-balancer-controller role is bound to inference/aws-load-balancer-controller, reviewed for "
         "kube-system/aws-load-balancer-controller"]

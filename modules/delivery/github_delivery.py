@@ -1,24 +1,27 @@
 """Delivery for one environment's account: ECR repositories for the platform's images, and the identities GitHub
 Actions uses (an OIDC identity provider and three kinds of roles, each trusted by ONE repository only).
 
-The roles, by what may assume them (the ``sub`` claim of the GitHub token):
+The roles, by what may assume them: the ``sub`` claim of the GitHub token, in the format of the subject template
+the ``github`` stack sets on the repository (``platform_config/github_oidc.py``: repository, context, ref and the
+workflow file), matched exactly but for a pull request's number:
 
-- ``plan``: read-only, from pull requests of the repository (``repo:<owner>/<name>:pull_request``), or, where
-  the state must wait for reviewers, only from jobs in a protected GitHub environment
-  (``repo:<owner>/<name>:environment:plan-<env>``). It reads what ``terraform plan`` of our resource types reads
+- ``plan``: read-only, from the plan workflow of pull requests of the repository (context ``pull_request``), or,
+  where the state must wait for reviewers, only from its jobs in a protected GitHub environment (context
+  ``environment:plan-<env>``). It reads what ``terraform plan`` of our resource types reads
   (``platform_config/data/plan_role_reads.yaml``: configuration, never object contents or secret values) and the
   Terraform state under the environment's key prefix, decrypted with the state key; plans run with
   ``-lock=false``, so the role needs no write access at all.
-- ``deploy`` (one per GitHub environment): from jobs that name that GitHub environment
-  (``repo:<owner>/<name>:environment:<env>``), so the environment's protection rules (required reviewers,
+- ``deploy`` (one per GitHub environment): from the deploy workflow's jobs that name that GitHub environment
+  (context ``environment:<env>``), run from main, so the environment's protection rules (required reviewers,
   deployment branches) decide who deploys. Reads and writes the state; ``AdministratorAccess`` by default, because
   the stacks create IAM roles, KMS keys, VPCs and EKS clusters.
-- ``image-push``: from the main branch by default (``repo:<owner>/<name>:ref:refs/heads/main``); push and pull on
-  the platform's repositories only. ``ecr:GetAuthorizationToken`` is the one action with resource ``*`` (it has no
-  resource-level permissions).
-- ``gitops-pull-request``: from the same subjects as ``image-push``; reads one secret, the GitHub App the image
-  workflow uses to write new image tags into the GitOps repository (a pull request, or a commit where the
-  environment follows automatically), and nothing else: no AWS resource is changed by it.
+- ``image-push``: from the images workflow's jobs in the account's ``images-<env>`` GitHub environment, run from
+  main (prod-tier environments wait there for reviewers); push and pull on the platform's repositories only.
+  ``ecr:GetAuthorizationToken`` is the one action with resource ``*`` (it has no resource-level permissions).
+- ``gitops-pull-request``: from the images workflow's jobs run from main that name no GitHub environment; reads
+  one secret, the GitHub App the image workflow uses to write new image tags into the GitOps repository (a pull
+  request, or a commit where the environment follows automatically), and nothing else: no AWS resource is changed
+  by it.
 
 Role names are fixed (``<name_prefix>-github-plan``, ``<name_prefix>-github-deploy-<env>``,
 ``<name_prefix>-github-image-push``) and each role carries the tag ``github-actions-role`` with its kind, so
@@ -48,6 +51,8 @@ from constructs import Construct
 
 from modules.common.iam import aws_managed_policy, policy_document
 from modules.common.kms import EncryptionKey
+from platform_config.github_oidc import MAIN_REF, PULL_REQUEST_REF, WorkflowSubject
+from platform_config.github_settings import WORKFLOW_OF, GithubEnvironmentKind
 from platform_config.images import GITOPS_APP_SECRET, platform_images
 from platform_config.plan_reads import plan_reads
 
@@ -72,8 +77,8 @@ _GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9.
 # https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html (repositoryName)
 _ECR_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _GITHUB_ENVIRONMENT = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
-# What follows ``repo:<owner>/<name>:`` in a token's sub claim; a wildcard only inside a branch or tag name.
-_SUBJECT = re.compile(r"^(pull_request|environment:[A-Za-z0-9._-]+|ref:refs/(heads|tags)/[A-Za-z0-9._/*?-]+)$")
+#: The tag naming the GitHub environment a deploy or image-push role trusts.
+GITHUB_ENVIRONMENT_TAG = "github-environment"
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _IAM_ROLE_NAME_MAX = 64
 
@@ -87,15 +92,16 @@ class GithubRole(StrEnum):
     GITOPS_PULL_REQUEST = "gitops-pull-request"
 
 
-def github_trust_policy(provider_arn: str, repository: str, subjects: Sequence[str]) -> str:
-    """A trust policy letting GitHub Actions tokens of ``repository`` whose ``sub`` is one of ``subjects``
-    (the part after ``repo:<owner>/<name>:``) assume the role through the OIDC ``provider_arn``.
+def github_trust_policy(provider_arn: str, repository: str, subjects: Sequence[WorkflowSubject]) -> str:
+    """A trust policy letting GitHub Actions tokens of ``repository`` whose ``sub`` is the claim of one of
+    ``subjects`` assume the role through the OIDC ``provider_arn``.
 
-    Exact subjects go in a ``StringEquals`` statement, subjects with ``*``/``?`` in a ``StringLike`` statement of
-    their own: conditions in one statement are ANDed, so mixing them there would match nothing.
+    Exact claims go in a ``StringEquals`` statement, pull-request claims (whose number is a wildcard) in a
+    ``StringLike`` statement of their own: conditions in one statement are ANDed, so mixing them there would match
+    nothing.
     """
-    exact = [f"repo:{repository}:{s}" for s in subjects if not any(c in s for c in "*?")]
-    patterns = [f"repo:{repository}:{s}" for s in subjects if any(c in s for c in "*?")]
+    exact = [s.claim(repository) for s in subjects if not s.is_pattern]
+    patterns = [s.claim(repository) for s in subjects if s.is_pattern]
     audience = {f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE}
     statements = []
     for operator, values in (("StringEquals", exact), ("StringLike", patterns)):
@@ -132,7 +138,10 @@ class Delivery(Construct):
       account_id, region: the environment's account (12 digits) and region.
       state_bucket, state_key_prefix: where the environment's Terraform state lives; the plan role reads and the
         deploy roles read and write ``<state_key_prefix>/*`` in that bucket.
-      deploy_environments: GitHub environments that deploy into this account; one deploy role each.
+      deploy_environments: GitHub environments that deploy into this account; one deploy role each, trusted by
+        the jobs of ``deploy_workflow`` run from main in that environment.
+      image_push_environment: the GitHub environment of the jobs of ``images_workflow`` that push images into
+        this account (run from main).
       repository_names: ECR repositories to create (default ``PLATFORM_IMAGES``).
       name_prefix: prefix of the role names and the KMS alias (default ``mlops-platform``).
       kms_key_arn: customer-managed key that encrypts the repositories (default: a new rotating key,
@@ -144,9 +153,10 @@ class Delivery(Construct):
       prevent_destroy: ``prevent_destroy`` on the repositories and the new key (default True).
       oidc_provider_arn: an existing GitHub OIDC provider of the account (default: create one; an account can
         have only one provider per URL).
-      plan_subjects: subjects that may assume the plan role (default ``("pull_request",)``).
-      image_push_subjects: subjects that may assume the image-push role (default ``("ref:refs/heads/main",)``);
-        ``*`` and ``?`` are allowed inside a branch or tag name, e.g. ``ref:refs/tags/v*``.
+      plan_subjects: jobs that may assume the plan role (default: the plan workflow's jobs of any pull request
+        that name no GitHub environment).
+      deploy_workflow, images_workflow: workflow files of the deploy and image jobs (default ``deploy.yml``,
+        ``images.yml``).
       plan_read_actions: the exact read actions the plan role has on ``*`` (default: every action of
         ``platform_config/data/plan_role_reads.yaml``); no wildcard, no managed policy.
       deploy_managed_policies: AWS managed policies of the deploy roles (default ``("AdministratorAccess",)``).
@@ -170,8 +180,12 @@ class Delivery(Construct):
                  repository_names: Sequence[str] = PLATFORM_IMAGES, name_prefix: str = "mlops-platform",
                  kms_key_arn: str | None = None, kms_deletion_window_days: int = 30,
                  untagged_expiry_days: int = 7, tagged_images_kept: int = 50, prevent_destroy: bool = True,
-                 oidc_provider_arn: str | None = None, plan_subjects: Sequence[str] = ("pull_request",),
-                 image_push_subjects: Sequence[str] = ("ref:refs/heads/main",),
+                 image_push_environment: str,
+                 oidc_provider_arn: str | None = None,
+                 plan_subjects: Sequence[WorkflowSubject] = (
+                     WorkflowSubject(workflow=WORKFLOW_OF[GithubEnvironmentKind.PLAN], ref=PULL_REQUEST_REF),),
+                 deploy_workflow: str = WORKFLOW_OF[GithubEnvironmentKind.DEPLOY],
+                 images_workflow: str = WORKFLOW_OF[GithubEnvironmentKind.IMAGES],
                  plan_read_actions: Sequence[str] | None = None,
                  deploy_managed_policies: Sequence[str] = ("AdministratorAccess",),
                  state_key_arn: str | None = None, deploy_session_hours: int = 2,
@@ -183,7 +197,7 @@ class Delivery(Construct):
                   repository_names=repository_names, name_prefix=name_prefix, kms_key_arn=kms_key_arn,
                   kms_deletion_window_days=kms_deletion_window_days, untagged_expiry_days=untagged_expiry_days,
                   tagged_images_kept=tagged_images_kept, plan_subjects=plan_subjects,
-                  image_push_subjects=image_push_subjects, state_key_arn=state_key_arn,
+                  image_push_environment=image_push_environment, state_key_arn=state_key_arn,
                   plan_read_actions=plan_read_actions, deploy_session_hours=deploy_session_hours,
                   secret_recovery_window_days=secret_recovery_window_days)
         tags = dict(tags or {})
@@ -243,8 +257,9 @@ class Delivery(Construct):
                 f"deploy-role-{environment}", name=f"{name_prefix}-github-deploy-{environment}",
                 kind=GithubRole.DEPLOY, description=(f"Terraform apply from the {environment} GitHub environment "
                                                      f"of {github_repository}"),
-                trust=github_trust_policy(oidc_provider_arn, github_repository, [f"environment:{environment}"]),
-                managed_policies=deploy_managed_policies, tags={**tags, "github-environment": environment},
+                trust=github_trust_policy(oidc_provider_arn, github_repository, [WorkflowSubject(
+                    workflow=deploy_workflow, ref=MAIN_REF, environment=environment)]),
+                managed_policies=deploy_managed_policies, tags={**tags, GITHUB_ENVIRONMENT_TAG: environment},
                 max_session_duration=deploy_session_hours * 3600,
                 # Kept even beside AdministratorAccess, so a narrower managed policy still leaves state access.
                 statements=[list_state,
@@ -257,8 +272,9 @@ class Delivery(Construct):
         self.image_push_role = self._role(
             "image-push-role", name=f"{name_prefix}-github-image-push", kind=GithubRole.IMAGE_PUSH,
             description=f"Push the platform's images to ECR from {github_repository}",
-            trust=github_trust_policy(oidc_provider_arn, github_repository, image_push_subjects),
-            managed_policies=(), tags=tags,
+            trust=github_trust_policy(oidc_provider_arn, github_repository, [WorkflowSubject(
+                workflow=images_workflow, ref=MAIN_REF, environment=image_push_environment)]),
+            managed_policies=(), tags={**tags, GITHUB_ENVIRONMENT_TAG: image_push_environment},
             statements=[
                 # GetAuthorizationToken has no resource-level permissions: "*" is the only resource it accepts.
                 {"Sid": "LogInToTheRegistry", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken",
@@ -276,7 +292,8 @@ class Delivery(Construct):
             "gitops-pull-request-role", name=f"{name_prefix}-github-gitops-pull-request",
             kind=GithubRole.GITOPS_PULL_REQUEST,
             description=f"Read the GitOps GitHub App secret from image workflows of {github_repository}",
-            trust=github_trust_policy(oidc_provider_arn, github_repository, image_push_subjects),
+            trust=github_trust_policy(oidc_provider_arn, github_repository,
+                                      [WorkflowSubject(workflow=images_workflow, ref=MAIN_REF)]),
             managed_policies=(), tags=tags,
             statements=[
                 {"Sid": "ReadTheGitopsAppSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
@@ -307,7 +324,7 @@ def _decrypt_state(state_key_arn: str | None, *, write: bool) -> list[dict]:
 def _validate(*, github_repository: str, account_id: str, state_bucket: str, state_key_prefix: str,
               deploy_environments: Sequence[str], repository_names: Sequence[str], name_prefix: str,
               kms_key_arn: str | None, kms_deletion_window_days: int, untagged_expiry_days: int,
-              tagged_images_kept: int, plan_subjects: Sequence[str], image_push_subjects: Sequence[str],
+              tagged_images_kept: int, plan_subjects: Sequence[WorkflowSubject], image_push_environment: str,
               state_key_arn: str | None, deploy_session_hours: int,
               plan_read_actions: Sequence[str] | None, secret_recovery_window_days: int) -> None:
     """Fail fast, naming the value and the limit, before any resource exists."""
@@ -324,9 +341,9 @@ def _validate(*, github_repository: str, account_id: str, state_bucket: str, sta
                          "'/' and without '*'")
     if not deploy_environments:
         raise ValueError("deploy_environments is empty: list at least one GitHub environment that deploys here")
-    for environment in deploy_environments:
+    for environment in [*deploy_environments, image_push_environment]:
         if not _GITHUB_ENVIRONMENT.match(environment):
-            raise ValueError(f"deploy environment {environment!r} must be a GitHub environment name of letters, "
+            raise ValueError(f"GitHub environment {environment!r} must be a GitHub environment name of letters, "
                              "digits, '.', '_' and '-' (no wildcards)")
     if len(set(deploy_environments)) != len(deploy_environments):
         raise ValueError(f"deploy_environments {list(deploy_environments)} lists an environment twice")
@@ -361,14 +378,5 @@ def _validate(*, github_repository: str, account_id: str, state_bucket: str, sta
         if not re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9]+", action):
             raise ValueError(f"plan_read_actions: {action!r} must be one exact action '<service>:<Action>' "
                              "(no wildcard: the plan role reads configuration, never data)")
-    for field, subjects in (("plan_subjects", plan_subjects), ("image_push_subjects", image_push_subjects)):
-        if not subjects:
-            raise ValueError(f"{field} is empty: list at least one subject, e.g. 'pull_request'")
-        for subject in subjects:
-            if subject.startswith("repo:"):
-                raise ValueError(f"{field}: {subject!r} must be the part after 'repo:<owner>/<name>:' "
-                                 "(the repository is github_repository)")
-            if not _SUBJECT.match(subject):
-                raise ValueError(f"{field}: {subject!r} is not a subject of this repository's tokens (allowed: "
-                                 "'pull_request', 'environment:<name>', 'ref:refs/heads/<branch>', "
-                                 "'ref:refs/tags/<tag>'; '*' and '?' only inside a branch or tag name)")
+    if not plan_subjects:
+        raise ValueError("plan_subjects is empty: list at least the plan workflow's pull-request jobs")

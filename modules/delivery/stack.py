@@ -10,6 +10,7 @@ from constructs import Construct
 from modules.common.layer_stack import LayerStack
 from modules.delivery.github_delivery import Delivery
 from modules.delivery.pull_through_cache import PullThroughCache
+from platform_config.github_settings import images_environment_name, plan_subject
 from platform_config.models import Environment
 
 
@@ -27,8 +28,7 @@ class DeliveryStack(LayerStack):
             deploy_environments=settings.deploy_environments or [env.name],
             untagged_expiry_days=settings.untagged_image_expiry_days, tagged_images_kept=settings.tagged_images_kept,
             oidc_provider_arn=settings.github_oidc_provider_arn, state_key_arn=backend.kms_key_arn,
-            plan_subjects=[f"environment:{env.plan_github_environment}"] if env.plan_github_environment
-            else ["pull_request"],
+            plan_subjects=[plan_subject(env)], image_push_environment=images_environment_name(env),
             kms_deletion_window_days=env.cluster.kms_deletion_window_days,
             secret_recovery_window_days=env.data.secret_recovery_window_days,
             prevent_destroy=env.protection.prevent_destroy)

@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from platform_config.github_oidc import parse_subject
 from tools.synth_diff.diff import load_stacks
 from tools.synth_diff.stateful import is_stateful
 
@@ -88,8 +89,8 @@ def plan_matrix(changed_stacks: Sequence[str], manifest: Mapping[str, Mapping],
 
 
 def plan_github_environments(outdir: Path, environments: Sequence[str]) -> dict[str, str | None]:
-    """Environment -> the GitHub environment its plan role trusts (``...:environment:<name>`` in the role's
-    ``sub`` condition), or None when it trusts pull requests. The workflow follows what the role accepts: a
+    """Environment -> the GitHub environment its plan role trusts (the ``environment:<name>`` context of the
+    role's ``sub`` condition), or None when it trusts pull requests. The workflow follows what the role accepts: a
     plan job outside that GitHub environment could not assume it."""
     found: dict[str, str | None] = {}
     for name, stack in load_stacks(outdir).items():
@@ -101,7 +102,8 @@ def plan_github_environments(outdir: Path, environments: Sequence[str]) -> dict[
                         for condition in statement.get("Condition", {}).values()
                         for key, values in condition.items() if key.endswith(":sub")
                         for subject in ([values] if isinstance(values, str) else values)]
-            named = sorted({s.split(":environment:", 1)[1] for s in subjects if ":environment:" in s})
+            parsed = [parse_subject(s) for s in subjects]
+            named = sorted({p.environment for p in parsed if p is not None and p.environment is not None})
             if len(named) > 1:
                 raise ValueError(f"the plan role of {environment!r} trusts several GitHub environments: {named}")
             found[environment] = named[0] if named else None
