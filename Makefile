@@ -18,7 +18,7 @@ VENV_PYTHON := .venv/bin/python
 VENV_STAMP := .venv/.synced-from-lock
 OUT ?= cdktf.out
 
-.PHONY: help deps synth test schema lint bench deploy clean pin-images
+.PHONY: help deps synth test schema lint bench deploy deploy-github clean pin-images
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -64,6 +64,13 @@ deploy: deps ## Deploy one environment's stacks with the cdktf CLI: make deploy 
 # was). Needs the registries' network; no credentials. Then `make test` shows what the new digests change.
 pin-images: deps ## Resolve upstream image digests into platform_config/data/image_lock.yaml (needs the registries)
 	$(VENV_PYTHON) -m tools.pin_images
+
+# The repository's GitHub settings (environments, reviewers, protected branches, the OIDC subject template), from
+# every environment file. GITHUB_TOKEN: a repository administrator's token, read by the provider, never stored.
+deploy-github: deps ## Apply the github stack: make deploy-github (needs GITHUB_TOKEN and AWS credentials)
+	@$(VENV_PYTHON) -m tools.deploy_check --stack github
+	$(MAKE) --no-print-directory node_modules/.package-lock.json
+	npx --no-install cdktf deploy github
 
 clean: ## Remove build output (keeps the tool environments)
 	rm -rf cdktf.out .cdktf.out.* reports .pytest_cache

@@ -57,3 +57,40 @@ def test_a_missing_terraform_or_aws_cli_is_named(tools_folder, environments):
     found = deploy_check.problems(next(iter(environments)))
     assert any(p.startswith("terraform is not on the PATH") for p in found)
     assert any(p.startswith("the AWS CLI is not on the PATH") for p in found)
+
+
+# --- make deploy-github --------------------------------------------------------------------------------------------
+
+def test_the_github_stack_without_token_or_credentials_stops_with_what_to_do_and_no_traceback(
+        tools_folder, monkeypatch, capsys):
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("PLATFORM_ENVS", raising=False)
+    fake_tool(tools_folder, "aws", 'echo "Unable to locate credentials." >&2; exit 255')
+    assert deploy_check.main(["--stack", "github"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.startswith("make deploy-github: cannot deploy yet, nothing was changed:")
+    assert "GITHUB_TOKEN is not set: export a token of an administrator of the repository" in err
+    assert "no usable AWS credentials (Unable to locate credentials.)" in err
+
+
+def test_the_github_stack_deploys_from_every_environment_file_with_the_state_accounts_credentials(
+        tools_folder, monkeypatch):
+    from platform_config.github_settings import github_settings
+    from platform_config.loader import DEFAULT_ENV_DIR, load_environments
+
+    state = github_settings(load_environments(DEFAULT_ENV_DIR, names=None)).state_environment
+    monkeypatch.setenv("GITHUB_TOKEN", "placeholder-not-a-token")
+    fake_tool(tools_folder, "aws", f'echo \'{{"Account": "{state.account_id}"}}\'')
+    monkeypatch.delenv("PLATFORM_ENVS", raising=False)
+    assert deploy_check.github_problems() == []
+    monkeypatch.setenv("PLATFORM_ENVS", state.name)
+    [problem] = deploy_check.github_problems()
+    assert problem.startswith("PLATFORM_ENVS is set: unset it")
+
+
+def test_make_deploy_env_github_points_to_the_github_target(tools_folder):
+    if "github" in ENVIRONMENT_NAMES:
+        pytest.skip("an environment file is named github")
+    [problem] = deploy_check.problems("github")
+    assert problem.endswith("the repository's GitHub settings deploy with `make deploy-github`")
