@@ -9,7 +9,8 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from tests_support import ENVIRONMENT_NAMES
 
 LAYERS = ("delivery", "network", "cluster", "data", "platform", "workloads")
-STACKS = [f"{env}-{layer}" for env in ENVIRONMENT_NAMES for layer in LAYERS]
+#: Every environment's layers and the repository's github stack.
+STACKS = [f"{env}-{layer}" for env in ENVIRONMENT_NAMES for layer in LAYERS] + ["github"]
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from platform_config.github_oidc import parse_subject
 from platform_config.report import (
     application_manifests,
     helm_releases,
@@ -72,8 +73,16 @@ def _subjects(role: Mapping[str, Any]) -> list[str]:
     subjects = []
     for statement in json.loads(role.get("assume_role_policy") or "{}").get("Statement", []):
         for condition in (statement.get("Condition") or {}).values():
-            subjects += [s.split(":", 2)[2] for s in _as_list(condition.get(_SUBJECT_KEY) or [])]
+            subjects += [_subject_label(s) for s in _as_list(condition.get(_SUBJECT_KEY) or [])]
     return sorted(subjects)
+
+
+def _subject_label(sub: str) -> str:
+    """What a role trusts, for a reader: the context and the workflow file and ref of the subject template."""
+    parsed = parse_subject(sub)
+    if parsed is None:
+        return sub.split(":", 2)[2]
+    return f"{parsed.context} ({parsed.workflow} from {parsed.ref})"
 
 
 def delivery_edges(reader: StackReader, gitops_updates: str) -> list[tuple[tuple[str, str], tuple[str, str], str]]:
