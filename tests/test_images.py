@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from platform_config.github_settings import GITHUB_STACK
 from platform_config.images import (
     ecr_registry,
     image_problem,
@@ -48,6 +49,8 @@ def environment_of(stack_name: str, environments: dict) -> str:
 def image_problems(stacks: dict, environments: dict) -> list[str]:
     problems = []
     for stack_name, stack in stacks.items():
+        if stack_name == GITHUB_STACK:  # the repository's settings: no container runs from it
+            continue
         env = environments[environment_of(stack_name, environments)]
         registry = ecr_registry(env.account_id, env.region)
         problems += [f"{stack_name}: {where}: {problem}" for where, reference in container_images(stack)

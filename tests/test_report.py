@@ -382,8 +382,9 @@ def test_a_new_environment_shows_its_gpus_and_cost_against_nothing_and_a_removed
     assert "    USD per month at max: 0.00 -> " in text
 
 
-def stack_environment(stack: str, reports) -> str:
-    return max((n for n in reports if stack.startswith(f"{n}-")), key=len)
+def stack_environment(stack: str, reports) -> str | None:
+    """The environment of a ``<env>-<layer>`` stack; None for the repository's github stack."""
+    return max((n for n in reports if stack.startswith(f"{n}-")), key=len, default=None)
 
 
 def test_an_unchanged_platform_reports_its_capacity_and_cost_as_unchanged(synth_outdir, environments):
