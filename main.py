@@ -52,7 +52,7 @@ def _refuse(title: str, problems: list[str]) -> int:
 
 def main() -> int:
     from platform_config.environment_check import check_environment_files
-    from platform_config.loader import EnvironmentFileError, display_path, selected_files
+    from platform_config.loader import EnvironmentFileError, display_path, environment_files, selected_files
 
     # Every problem of every file in one pass, each line naming its file: field and cross-field problems, the
     # workloads that cannot be scheduled, and what the API server or a namespace quota would refuse.
@@ -65,10 +65,19 @@ def main() -> int:
         return _refuse(check.title, check.problems)
     environments = check.environments
     file_of = {path.stem: display_path(path) for path in files}
+    # The github stack holds the GitHub environments of every file: a synth of some of them leaves it out.
+    every_file = set(file_of) == {path.stem for path in environment_files(files[0].parent)}
 
     for environment in environments:
         for warning in environment.warnings():
             print(f"WARNING: {warning}", file=sys.stderr)
+    from platform_config.github_settings import GithubSettingsError, missing_state_environment
+
+    try:
+        if every_file and (warning := missing_state_environment(environments)):
+            print(f"WARNING: {warning}", file=sys.stderr)
+    except GithubSettingsError as error:
+        return _refuse("Invalid GitHub settings", error.problems)
 
     from modules.provider_loader import install_provider_loader
 
@@ -78,14 +87,14 @@ def main() -> int:
         print(error, file=sys.stderr)
         return 2
     from modules.app import synthesize_platform
-    from platform_config.github_settings import GithubSettingsError
     from platform_config.helm_values import ValuesFileError
     from platform_config.resource_admission import AdmissionError
     from platform_config.scheduling import SchedulingError
 
     target = Path(os.environ.get("CDKTF_OUTDIR") or "cdktf.out")
     try:
-        replace_directory_atomically(target, lambda scratch: synthesize_platform(environments, scratch))
+        replace_directory_atomically(
+            target, lambda scratch: synthesize_platform(environments, scratch, with_github_stack=every_file))
     except SchedulingError as error:
         return _refuse("Workloads that cannot be scheduled", error.problems)
     except AdmissionError as error:

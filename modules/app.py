@@ -18,11 +18,16 @@ from platform_config.github_settings import github_settings
 from platform_config.models import Environment
 
 
-def build_platform(app: App, environments: Sequence[Environment]) -> dict[str, list]:
+def build_platform(app: App, environments: Sequence[Environment], *, with_github_stack: bool = True
+                   ) -> dict[str, list]:
     """Add the layers of each environment, and the repository's GitHub settings, to ``app``; returns the stacks
-    per environment name."""
+    per environment name.
+
+    ``with_github_stack`` (default True): only a synth of every environment file may make the github stack, which
+    holds the GitHub environments of all of them (made from some, it would delete the others')."""
     stacks = {}
-    settings = github_settings(environments)  # first: refuse bad settings before any stack exists
+    # first: refuse bad settings before any stack exists
+    settings = github_settings(environments) if with_github_stack else None
     for environment in environments:
         network = NetworkStack(app, environment=environment)
         layers, delivery = [], None
@@ -46,8 +51,9 @@ def build_platform(app: App, environments: Sequence[Environment]) -> dict[str, l
     return stacks
 
 
-def synthesize_platform(environments: Sequence[Environment], outdir: Path) -> None:
-    """Synthesize every environment into ``outdir`` (``manifest.json`` and ``stacks/<env>-<layer>/``)."""
+def synthesize_platform(environments: Sequence[Environment], outdir: Path, *, with_github_stack: bool = True) -> None:
+    """Synthesize every environment into ``outdir`` (``manifest.json``, ``stacks/<env>-<layer>/`` and, with
+    ``with_github_stack``, ``stacks/github/``)."""
     app = App(outdir=str(outdir))
-    build_platform(app, environments)
+    build_platform(app, environments, with_github_stack=with_github_stack)
     app.synth()

@@ -167,31 +167,41 @@ def needs_approval(kind: GithubEnvironmentKind, tier: Tier) -> bool:
     return tier is not Tier.DEV
 
 
-def github_stack_expected(environments: Sequence[Environment], *, settings_file: Path = GITHUB_SETTINGS_FILE) -> bool:
-    """Whether a synth of ``environments`` makes the github stack (the rule of ``github_settings``). An unreadable
-    settings file counts as expecting it, so that the gate reports the stack missing instead of passing."""
+def missing_state_environment(environments: Sequence[Environment], *,
+                              settings_file: Path = GITHUB_SETTINGS_FILE) -> str | None:
+    """Why environment files that deliver from GitHub get no github stack: github.yaml's ``state_environment``
+    is none of them (its state would have no bucket); None when that is not the case."""
+    if not any(environment.delivery is not None for environment in environments):
+        return None
+    state_environment = _read(settings_file).state_environment
+    names = [environment.name for environment in environments]
+    if state_environment in names:
+        return None
+    return (f"{_display(settings_file)}: state_environment: {state_environment!r} is not an environment file "
+            f"({', '.join(names)}): no github stack is made, so the repository's GitHub settings are not managed")
+
+
+def github_stack_expected(environments: Sequence[Environment]) -> bool:
+    """Whether a synth of every file of ``environments`` makes the github stack (the gate expects it then)."""
     if not any(environment.delivery is not None for environment in environments):
         return False
     try:
-        state_environment = _read(settings_file).state_environment
+        return missing_state_environment(environments) is None
     except GithubSettingsError:
-        return True
-    return state_environment in {environment.name for environment in environments}
+        return True  # an unreadable github.yaml stops the synth; the gate reports the stack missing
 
 
 def github_settings(environments: Sequence[Environment], *, settings_file: Path = GITHUB_SETTINGS_FILE,
                     workflows: Path = WORKFLOWS_FOLDER) -> GithubSettings | None:
-    """The settings for ``environments``, or None when none has ``delivery`` (no repository to manage) or when
-    the github stack's state environment is not among them (a partial synth); GithubSettingsError naming the file
-    and field of each problem."""
+    """The settings for ``environments``, every environment file (the stack holds the GitHub environments of
+    all of them), or None when none has ``delivery`` (no repository to manage) or none is the state environment
+    (``missing_state_environment``); GithubSettingsError naming the file and field of each problem."""
     delivering = [e for e in environments if e.delivery is not None]
     if not delivering:
         return None
     where = _display(settings_file)
     data = _read(settings_file)
-    if data.state_environment not in {e.name for e in environments}:
-        # A synth of some environments only (PLATFORM_ENVS) leaves the stack out: derived from part of the
-        # environment files, it would delete the GitHub environments of the others.
+    if missing_state_environment(environments, settings_file=settings_file):
         return None
     problems: list[str] = []
     repositories = sorted({e.delivery.github_repository for e in delivering})  # type: ignore[union-attr]
@@ -238,7 +248,7 @@ def github_settings(environments: Sequence[Environment], *, settings_file: Path 
     if problems:
         raise GithubSettingsError(problems)
     return GithubSettings(repository=repository, environments=tuple(environments_found),
-                          branch_protections=tuple(protections), state_environment=state)
+                          branch_protections=tuple(protections), state_environment=state)  # type: ignore[arg-type]
 
 
 @cache

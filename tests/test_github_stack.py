@@ -19,6 +19,7 @@ from platform_config.github_settings import (
     GITHUB_STACK,
     GithubSettingsError,
     github_settings,
+    missing_state_environment,
     workflow_events,
     workflow_jobs,
 )
@@ -286,3 +287,11 @@ def test_environment_files_naming_different_repositories_are_refused(environment
         update={"github_repository": "another-org/mlops-platform"})})
     with pytest.raises(GithubSettingsError, match=r"delivery\.github_repository differs between files"):
         github_settings([*envs, other])
+
+
+def test_environment_files_without_the_state_environment_get_no_github_stack_and_a_warning(tmp_path, environments):
+    path = write_settings(tmp_path, lambda d: d.update(state_environment="not-a-file"))
+    envs = list(environments.values())
+    assert github_settings(envs, settings_file=path) is None
+    warning = missing_state_environment(envs, settings_file=path)
+    assert warning.startswith(f"{path}: state_environment: 'not-a-file' is not an environment file")

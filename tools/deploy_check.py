@@ -80,8 +80,8 @@ def github_problems() -> list[str]:
     except (EnvironmentFileError, GithubSettingsError) as error:
         return [*found, *error.problems]
     if settings is None:
-        return [*found, "no environment file has delivery settings (or github.yaml's state_environment names none "
-                        "of them): there is no github stack to deploy"]
+        return [*found, "no environment file has delivery settings: there is no repository, so no github stack, "
+                        "to deploy"]
     return [*found, *problems(settings.state_environment.name)]
 
 
