@@ -15,6 +15,7 @@ import yaml
 
 from platform_config.data_layer import EFS_MOUNT_OPTIONS
 from platform_config.gpu_sharing import mig_resource
+from platform_config.inference_edge import load_balancer_networks
 from platform_config.models import Environment, NamespaceQuota
 from platform_config.node_labels import GPU_RESOURCE
 
@@ -104,7 +105,7 @@ def address_ranges(environment: Environment) -> dict[str, list[str]]:
     network = environment.network
     private = [str(subnet) for subnet in network.private_subnets]
     public = [str(subnet) for subnet in network.public_subnets]
-    inference, wandb = environment.workloads.inference, environment.workloads.wandb
+    wandb = environment.workloads.wandb
 
     def subnets_of(schemes: set[str]) -> list[str]:
         # The load balancer controller places internal load balancers in the subnets tagged internal-elb (private)
@@ -112,7 +113,8 @@ def address_ranges(environment: Environment) -> dict[str, list[str]]:
         return (private if "internal" in schemes else []) + (public if "internet-facing" in schemes else [])
 
     return {"PRIVATE_SUBNETS": private,
-            "LOAD_BALANCER_SUBNETS": subnets_of({inference.http.scheme, inference.tcp.scheme}),
+            # The inference load balancers are placed in the public subnets whatever their scheme (inference_edge).
+            "LOAD_BALANCER_SUBNETS": load_balancer_networks(environment),
             "WANDB_LOAD_BALANCER_SUBNETS": subnets_of({wandb.server.scheme} if wandb.self_managed and wandb.server
                                                       else set()),
             "VPC_RESOLVER": [f"{network.vpc_cidr.network_address + 2}/32"],

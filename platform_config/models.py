@@ -27,6 +27,7 @@ from pydantic import (
 
 from platform_config.catalogue import InstanceType, SupportPhase, load_catalogue
 from platform_config.images import inference_image, platform_images, platform_tag_problem
+from platform_config.inference_engines import serves_grpc
 from platform_config.wandb_settings import WandbServer
 
 #: CloudWatch Logs accepts only these retention periods (days).
@@ -431,18 +432,41 @@ class ModelDeployment(InferenceEngine):
 
 
 class Exposure(_Frozen):
-    """How a load balancer exposes inference: internal by default; internet-facing only with TLS."""
+    """How a load balancer exposes inference: internal by default; internet-facing only with TLS.
+
+    Whatever the scheme, the load balancer is placed in the public subnets, where nothing else runs but the NAT
+    gateways: the mesh then admits its plain (non-mTLS) traffic from those subnets only, never from the subnets
+    of the nodes and pods. Clients outside the VPC (peering, transit gateway, VPN) need their routes in the public
+    route table too.
+    """
 
     scheme: Literal["internal", "internet-facing"] = "internal"
-    #: ACM certificate for TLS on the listener; required when internet-facing.
+    #: ACM certificate for TLS on the listener, of the environment's account and region (a load balancer takes no
+    #: other). With it, the only listener is HTTPS on 443 (gRPC: TLS on 443): no plain listener, not even a
+    #: redirect, which would still receive each client's first request, API key included, in clear. Required when
+    #: internet-facing and in a prod-tier environment. Without it (dev or staging tier, internal only) the listener
+    #: is plain HTTP on 80 (gRPC on 8001) and every synth says so.
     certificate_arn: Annotated[str, Field(pattern=r"^arn:aws:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+$")] | None \
         = None
+    #: The networks whose clients call inference through this load balancer: the only sources its security group
+    #: admits (on-premises ranges, peered VPCs, the VPN). Required when the load balancer exists; 0.0.0.0/0 only
+    #: when written here. In-cluster clients never come this way: they call the Service over the mesh, authorized
+    #: by their service account.
+    clients: list[IPv4Network] = []
 
     @model_validator(mode="after")
     def _tls_when_public(self) -> Exposure:
         if self.scheme == "internet-facing" and not self.certificate_arn:
             raise ValueError("internet-facing needs certificate_arn (TLS); or use scheme internal")
         return self
+
+    @property
+    def certificate_account(self) -> str | None:
+        return self.certificate_arn.split(":")[4] if self.certificate_arn else None
+
+    @property
+    def certificate_region(self) -> str | None:
+        return self.certificate_arn.split(":")[3] if self.certificate_arn else None
 
 
 class Inference(_Frozen):
@@ -454,8 +478,14 @@ class Inference(_Frozen):
     batch: InferenceEngine | None = None
     #: HTTP through an ALB Ingress.
     http: Exposure = Exposure()
-    #: TCP (gRPC) through an NLB Service.
+    #: TCP (gRPC) through an NLB Service, one per enabled deployment whose engine serves gRPC (Triton).
     tcp: Exposure = Exposure()
+
+    def exposures(self) -> dict[str, Exposure]:
+        """The exposures that have a load balancer, by field name: ``http`` always (some deployment is enabled:
+        the agents call one), ``tcp`` when an enabled deployment serves gRPC."""
+        grpc = any(d.enabled and serves_grpc(d.engine) for d in self.deployments.values())
+        return {"http": self.http, **({"tcp": self.tcp} if grpc else {})}
 
 
 class AgentRuntime(_Frozen):
@@ -686,7 +716,8 @@ class Environment(_Frozen):
         so a rule stays small: one that reads a part in error is skipped whole."""
         return [self._zone_problems, self._cidr_problems, self._pool_problems, self._prod_protection_problems,
                 self._state_key_problems, self._gitops_problems, self._database_problems, self._quota_problems,
-                self._placement_problems, self._wandb_problems, self._image_problems, self._deployment_problems]
+                self._placement_problems, self._wandb_problems, self._image_problems, self._deployment_problems,
+                self._inference_edge_problems]
 
     def _zone_problems(self) -> list[tuple[str, str]]:
         zones = self.availability_zones
@@ -741,6 +772,11 @@ class Environment(_Frozen):
     @property
     def cluster_name(self) -> str:
         return f"mlops-{self.name}"
+
+    def subnet_name(self, kind: Literal["public", "private"], zone: str) -> str:
+        """The ``Name`` tag of the environment's ``kind`` subnet in ``zone`` (the load balancer controller finds
+        subnets by it)."""
+        return f"{self.cluster_name}-{kind}-{zone}"
 
     @property
     def plan_github_environment(self) -> str | None:
@@ -868,6 +904,36 @@ class Environment(_Frozen):
                              f"{target!r} is not an enabled deployment; enabled: {', '.join(enabled) or 'none'}"))
         return problems
 
+    def _inference_edge_problems(self) -> list[tuple[str, str]]:
+        """Each inference load balancer admits named clients only, and serves TLS with a certificate it can use;
+        a prod-tier environment serves TLS only."""
+        problems = []
+        for name, exposure in self.workloads.inference.exposures().items():
+            field = f"workloads.inference.{name}"
+            if not exposure.clients:
+                problems.append((f"{field}.clients", "names no client network: list the CIDRs whose clients call "
+                                 "inference through the load balancer, its security group's only sources "
+                                 "(in-cluster clients use the mesh, not this list)"))
+            inside = sorted({str(c) for c in exposure.clients for subnet in self.network.private_subnets
+                             if c.overlaps(subnet)})
+            if exposure.scheme == "internal" and inside:
+                problems.append((f"{field}.clients", f"{', '.join(inside)} overlaps the private subnets, where every "
+                                 "node and pod lives: any pod could reach the models through the load balancer, "
+                                 "around the mesh's identity check; list only networks outside them (in-cluster "
+                                 "clients call the Service over the mesh)"))
+            if exposure.certificate_arn is None:
+                if self.tier == Tier.PROD:
+                    problems.append((f"{field}.certificate_arn", "missing: a prod-tier environment serves inference "
+                                     "over TLS only; give an ACM certificate of account "
+                                     f"{self.account_id} in {self.region} (arn:aws:acm:{self.region}:"
+                                     f"{self.account_id}:certificate/<id>)"))
+            elif (exposure.certificate_account, exposure.certificate_region) != (self.account_id, self.region):
+                problems.append((f"{field}.certificate_arn",
+                                 f"a certificate of account {exposure.certificate_account} in "
+                                 f"{exposure.certificate_region}; the load balancer takes only one of the "
+                                 f"environment's account {self.account_id} in its region {self.region}"))
+        return problems
+
     def _wandb_problems(self) -> list[tuple[str, str]]:
         server = self.workloads.wandb.server
         if server is not None and server.certificate_region != self.region:
@@ -891,6 +957,11 @@ class Environment(_Frozen):
                              f"{pool.min_size}: creating the node group waits for every desired GPU node, so missing "
                              "capacity or quota fails the cluster layer; the autoscaler adds nodes when pods need "
                              "them")
+        for name, exposure in self.workloads.inference.exposures().items():
+            if exposure.certificate_arn is None:
+                clients = ", ".join(map(str, exposure.clients)) or "no client"
+                found.append(f"{self.name}: workloads.inference.{name} has no certificate_arn: inference is served "
+                             f"in clear (no TLS) to {clients}; a prod-tier environment refuses this")
         catalogue = load_catalogue()
         version = self.cluster.kubernetes_version
         release = catalogue.kubernetes_versions[version]

@@ -8,19 +8,16 @@ requests the GPU resource of its placement, so the scheduling check can prove it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from platform_config import inference_edge
 from platform_config.data_layer import EFS_MOUNT_OPTIONS, workload_identities
 from platform_config.external_secrets import store_ref
 from platform_config.images import ecr_registry, inference_image, mirrored_image, platform_image_reference
+from platform_config.inference_engines import engine_catalogue
 from platform_config.models import AgentRuntime, Environment, InferenceEngine, ModelDeployment, Placement
 from platform_config.node_labels import CPU_POOL, GPU_TAINT_EFFECT_KUBERNETES, GPU_TAINT_KEY, POOL_LABEL
 
-DATA_DIR = Path(__file__).with_name("data")
 PART_OF = "mlops-platform"
 MODELS_MOUNT = "/models"
 MLFLOW_URL = "http://mlflow.mlops.svc.cluster.local"
@@ -46,12 +43,6 @@ class InfrastructureRefs:
 #: placeholders stand in for it when the checks run before the synth.
 PLACEHOLDER_REFS = InfrastructureRefs(model_bucket="(bucket)", file_system_id="(file system)",
                                       models_access_point_id="(access point)", database_secret_arn="(secret)")
-
-
-@cache
-def engine_catalogue() -> dict[str, Any]:
-    with (DATA_DIR / "inference_engines.yaml").open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
 
 
 def _labels(name: str, component: str) -> dict[str, str]:
@@ -189,17 +180,11 @@ def inference_server(name: str, kind: str, engine: InferenceEngine, refs: Infras
 
 def _ingress(environment: Environment, served: dict[str, ModelDeployment]) -> Manifest:
     """One ALB for the HTTP APIs, routed by host and path: each deployment gets its engine's paths (OpenAI API
-    /v1 of vLLM, KServe v2 /v2 of Triton, ...), on its own host when it has one."""
-    exposure = environment.workloads.inference.http
-    annotations = {"alb.ingress.kubernetes.io/scheme": exposure.scheme,
-                   "alb.ingress.kubernetes.io/target-type": "ip",
-                   "alb.ingress.kubernetes.io/load-balancer-attributes": "idle_timeout.timeout_seconds=300"}
-    if exposure.certificate_arn:
-        annotations |= {"alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS":443}]',
-                        "alb.ingress.kubernetes.io/certificate-arn": exposure.certificate_arn,
-                        "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}
-    else:
-        annotations["alb.ingress.kubernetes.io/listen-ports"] = '[{"HTTP":80}]'
+    /v1 of vLLM, KServe v2 /v2 of Triton, ...), on its own host when it has one. Placement, sources and listener
+    are the inference edge's (``inference_edge.alb_annotations``)."""
+    annotations = {"alb.ingress.kubernetes.io/target-type": "ip",
+                   "alb.ingress.kubernetes.io/load-balancer-attributes": "idle_timeout.timeout_seconds=300",
+                   **inference_edge.alb_annotations(environment)}
     rules: dict[str | None, list[dict[str, Any]]] = {}
     for name, deployment in served.items():
         rules.setdefault(deployment.route.host, []).extend(
@@ -215,47 +200,18 @@ def _ingress(environment: Environment, served: dict[str, ModelDeployment]) -> Ma
 
 
 def _grpc_load_balancer(environment: Environment, name: str) -> Manifest:
-    """A Triton deployment's gRPC API through an NLB with IP targets."""
-    exposure = environment.workloads.inference.tcp
+    """A Triton deployment's gRPC API through an NLB with IP targets (placement, sources and listener from
+    ``inference_edge.grpc_listener``)."""
+    listener = inference_edge.grpc_listener(environment)
     prefix = "service.beta.kubernetes.io/aws-load-balancer"
     annotations = {f"{prefix}-type": "external", f"{prefix}-nlb-target-type": "ip",
-                   f"{prefix}-scheme": exposure.scheme, f"{prefix}-healthcheck-protocol": "http",
-                   f"{prefix}-healthcheck-port": "8000", f"{prefix}-healthcheck-path": "/v2/health/ready"}
-    port = 8001
-    if exposure.certificate_arn:
-        port = 443
-        annotations |= {f"{prefix}-ssl-cert": exposure.certificate_arn, f"{prefix}-ssl-ports": "443",
-                        f"{prefix}-ssl-negotiation-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}
+                   f"{prefix}-healthcheck-protocol": "http", f"{prefix}-healthcheck-port": "8000",
+                   f"{prefix}-healthcheck-path": "/v2/health/ready", **listener.annotations}
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": f"{name}-grpc", "namespace": "inference", "annotations": annotations},
             "spec": {"type": "LoadBalancer", "selector": {"app.kubernetes.io/name": name},
-                     "ports": [{"name": "grpc", "port": port, "targetPort": "grpc", "protocol": "TCP"}]}}
-
-
-def _mesh_exceptions(environment: Environment, served: dict[str, ModelDeployment]) -> list[Manifest]:
-    """Load balancers cannot speak the mesh's mTLS: the serving ports admit plain traffic from the VPC (where
-    the ALB and NLB live); every other port of the namespace stays all-authenticated."""
-    vpc = {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "NetworkAuthentication",
-           "metadata": {"name": "vpc", "namespace": "inference"},
-           "spec": {"networks": [{"cidr": str(environment.network.vpc_cidr)}]}}
-    manifests = [vpc]
-    for name, deployment in served.items():
-        for port_name, protocol in (("http", "HTTP/1"), ("grpc", "gRPC")):
-            if port_name not in engine_catalogue()[deployment.engine]["ports"]:
-                continue
-            server = f"{name}-{port_name}"
-            manifests += [
-                {"apiVersion": "policy.linkerd.io/v1beta3", "kind": "Server",
-                 "metadata": {"name": server, "namespace": "inference"},
-                 "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": name}}, "port": port_name,
-                          "proxyProtocol": protocol, "accessPolicy": "deny"}},
-                {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "AuthorizationPolicy",
-                 "metadata": {"name": f"{server}-from-vpc", "namespace": "inference"},
-                 "spec": {"targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": server},
-                          "requiredAuthenticationRefs": [{"group": "policy.linkerd.io",
-                                                          "kind": "NetworkAuthentication", "name": "vpc"}]}},
-            ]
-    return manifests
+                     "loadBalancerSourceRanges": listener.source_ranges,
+                     "ports": [{"name": "grpc", "port": listener.port, "targetPort": "grpc", "protocol": "TCP"}]}}
 
 
 def _efs_models_volume(refs: InfrastructureRefs) -> list[Manifest]:
@@ -289,7 +245,7 @@ def inference_manifests(environment: Environment, refs: InfrastructureRefs) -> l
     for name, deployment in served.items():
         if "grpc" in engine_catalogue()[deployment.engine]["ports"]:
             manifests.append(_grpc_load_balancer(environment, name))
-    manifests += _mesh_exceptions(environment, served)
+    manifests += inference_edge.mesh_authorizations(environment, served)
     return manifests
 
 

@@ -79,8 +79,9 @@ def network_roles(environment: Environment) -> dict[str, tuple[IPv4Network, ...]
         return (private if "internal" in schemes else ()) + \
             (tuple(network.public_subnets) if "internet-facing" in schemes else ())
 
-    inference, wandb = environment.workloads.inference, environment.workloads.wandb
-    load_balancers = subnets({inference.http.scheme, inference.tcp.scheme})
+    wandb = environment.workloads.wandb
+    # The inference edge places its load balancers in the public subnets whatever their scheme.
+    load_balancers = tuple(network.public_subnets)
     wandb_load_balancer = subnets({wandb.server.scheme} if wandb.self_managed and wandb.server else set())
     link_local = IPv4Network("169.254.0.0/16")
     return {

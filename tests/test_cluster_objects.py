@@ -1,5 +1,7 @@
 """The Kubernetes objects the platform authors are valid for the cluster's version and say what we mean."""
 
+from ipaddress import ip_network
+
 import kubernetes_validate
 import pytest
 
@@ -49,27 +51,27 @@ def test_each_application_namespace_denies_all_traffic_by_default(environments):
         assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
 
-@pytest.mark.parametrize(("http", "tcp", "subnets"), [
-    ("internal", "internal", "private"),
-    ("internet-facing", "internet-facing", "public"),
-    ("internet-facing", "internal", "both"),
-])
-def test_load_balancer_subnets_follow_the_inference_exposure_scheme(environments, http, tcp, subnets):
-    """The load balancer controller puts internal load balancers in the private subnets and internet-facing ones
-    in the public subnets: the inference pods admit the subnets their load balancers are in."""
+@pytest.mark.parametrize(("http", "tcp"), [
+    ("internal", "internal"), ("internet-facing", "internet-facing"), ("internet-facing", "internal")])
+def test_inference_admits_its_load_balancers_from_the_public_subnets_only_whatever_their_scheme(
+        environments, http, tcp):
+    """The inference edge places its load balancers in the public subnets (the controller's subnets annotation),
+    internal ones too: the serving ports admit those subnets, never the private ones where every node and pod is
+    (they would reach the models by address, around the mesh)."""
     env = environments["prod"]
     certificate = "arn:aws:acm:us-east-1:333333333333:certificate/example"
+    clients = [ip_network("192.168.0.0/16")]
     inference = env.workloads.inference.model_copy(update={
-        "http": Exposure(scheme=http, certificate_arn=certificate),
-        "tcp": Exposure(scheme=tcp, certificate_arn=certificate)})
+        "http": Exposure(scheme=http, certificate_arn=certificate, clients=clients),
+        "tcp": Exposure(scheme=tcp, certificate_arn=certificate, clients=clients)})
     variant = env.model_copy(update={"workloads": env.workloads.model_copy(update={"inference": inference})})
-    private = [str(s) for s in env.network.private_subnets]
     public = [str(s) for s in env.network.public_subnets]
-    expected = {"private": private, "public": public, "both": private + public}[subnets]
-    assert cluster_objects.address_ranges(variant)["LOAD_BALANCER_SUBNETS"] == expected
+    assert cluster_objects.address_ranges(variant)["LOAD_BALANCER_SUBNETS"] == public
     [allow] = [m for m in cluster_objects.namespace_guardrails(variant) if m["kind"] == "NetworkPolicy"
                and m["metadata"] == {"name": "allow-load-balancers", "namespace": "inference"}]
-    assert [peer["ipBlock"]["cidr"] for peer in allow["spec"]["ingress"][0]["from"]] == expected
+    admitted = [peer["ipBlock"]["cidr"] for rule in allow["spec"]["ingress"] for peer in rule["from"]]
+    assert admitted == public
+    assert not [a for a in admitted for s in env.network.private_subnets if ip_network(a).overlaps(s)]
 
 
 def test_quotas_cap_gpus_and_mig_slices_per_namespace_from_the_environment_file(environments):

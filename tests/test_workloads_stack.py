@@ -133,8 +133,6 @@ def test_load_balancers_reach_the_meshed_servers_only_on_their_serving_ports(sta
     stack = stacks["prod-workloads"]
     servers = by_kind(stack, "Server")
     assert {name for _, name in servers} == {"vllm-http", "triton-http", "triton-grpc"}
-    auth = by_kind(stack, "NetworkAuthentication")[("inference", "vpc")]
-    assert auth["spec"]["networks"] == [{"cidr": "10.30.0.0/16"}]
 
 
 def test_agents_call_the_in_cluster_llm_over_the_mesh_with_their_secrets_from_secrets_manager(stacks, environments):

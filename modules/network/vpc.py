@@ -57,10 +57,10 @@ class Network(Construct):
                                                    net.private_subnets, strict=True):
             self.public_subnets.append(Subnet(
                 self, f"public-{zone}", vpc_id=self.vpc.id, availability_zone=zone, cidr_block=str(public_cidr),
-                map_public_ip_on_launch=False, tags={"Name": f"{name}-public-{zone}", **PUBLIC_ELB_TAG}))
+                map_public_ip_on_launch=False, tags={"Name": env.subnet_name("public", zone), **PUBLIC_ELB_TAG}))
             self.private_subnets.append(Subnet(
                 self, f"private-{zone}", vpc_id=self.vpc.id, availability_zone=zone,
-                cidr_block=str(private_cidr), tags={"Name": f"{name}-private-{zone}", **PRIVATE_ELB_TAG}))
+                cidr_block=str(private_cidr), tags={"Name": env.subnet_name("private", zone), **PRIVATE_ELB_TAG}))
 
         public_routes = RouteTable(self, "public-routes", vpc_id=self.vpc.id, tags={"Name": f"{name}-public"})
         Route(self, "public-default-route", route_table_id=public_routes.id, destination_cidr_block="0.0.0.0/0",
