@@ -14,6 +14,7 @@ platform_config's data files.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Iterator
@@ -57,7 +58,12 @@ CNI_ENFORCES = Check(
     "CKV_PLAT_34", "The cluster's vpc-cni add-on enforces NetworkPolicies (enableNetworkPolicy \"true\")",
     "without the VPC CNI's network policy agent every NetworkPolicy is accepted by the API server and enforced "
     "by nothing: default-deny exists on paper only")
-CHECKS = (VIEWER_ACCESS, POD_IDENTITY, DEFAULT_DENY, CNI_ENFORCES)
+MESH_ADDRESS_AUTHENTICATION = Check(
+    "CKV_PLAT_35", "Linkerd NetworkAuthentications admit no address of the VPC outside its public subnets",
+    "a NetworkAuthentication lets plain, unauthenticated traffic in by source address: over the VPC or a private "
+    "subnet it admits every unmeshed pod and node, which the mesh's mTLS is there to refuse; only the load "
+    "balancers (in the public subnets) need it")
+CHECKS = (VIEWER_ACCESS, POD_IDENTITY, DEFAULT_DENY, CNI_ENFORCES, MESH_ADDRESS_AUTHENTICATION)
 
 VIEW_POLICIES = frozenset({"arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
                            "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"})
@@ -230,7 +236,97 @@ def cni_enforces(documents: dict[str, dict[str, Any]]) -> Iterator[Finding]:
                                                    "enableNetworkPolicy to \"true\"",))
 
 
+_HELM_EXPRESSION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+
+
+def _delivered_manifests(values: Any) -> Iterator[dict[str, Any]]:
+    """The manifests a manifests-chart release delivers (its values' ``resources``), and those of the Argo CD
+    Applications among them (their chart source's ``templates``, Helm expressions blanked)."""
+    texts = values if isinstance(values, list) else [values]
+    for text in texts:
+        text = _first(text)
+        try:
+            document = yaml.safe_load(text) if isinstance(text, str) else text
+        except yaml.YAMLError:
+            continue
+        listed = document.get("resources") if isinstance(document, dict) else None
+        for manifest in listed if isinstance(listed, list) else []:
+            if not isinstance(manifest, dict):
+                continue
+            yield manifest
+            if manifest.get("kind") != "Application":
+                continue
+            for source in (manifest.get("spec") or {}).get("sources") or []:
+                templates = ((source.get("helm") or {}).get("valuesObject") or {}).get("templates") or []
+                for template in templates:
+                    try:
+                        inner = yaml.safe_load(_HELM_EXPRESSION.sub("templated", template))
+                    except yaml.YAMLError:
+                        continue
+                    if isinstance(inner, dict):
+                        yield inner
+
+
+def _reference_name(value: Any, resource_type: str) -> str | None:
+    match = _REFERENCE.match(value) if isinstance(value, str) else None
+    return match["name"] if match and match["type"] == resource_type else None
+
+
+def _vpc_layout(stacks: dict[str, dict[str, Any]]) -> tuple[list[Any], list[Any], list[Any]]:
+    """The VPC CIDRs, and the CIDRs of its public subnets (their route table sends 0.0.0.0/0 to an internet
+    gateway) and of the others, from the environment's stacks."""
+    vpcs, public, private = [], [], []
+    for document in stacks.values():
+        vpcs += [ipaddress.ip_network(_first(b.get("cidr_block"))) for b in _resources(document, "aws_vpc").values()
+                 if isinstance(_first(b.get("cidr_block")), str) and "${" not in _first(b.get("cidr_block"))]
+        to_internet = {_reference_name(b.get("route_table_id"), "aws_route_table")
+                       for b in _resources(document, "aws_route").values()
+                       if b.get("destination_cidr_block") == "0.0.0.0/0"
+                       and _reference_name(b.get("gateway_id"), "aws_internet_gateway")}
+        public_subnets = {_reference_name(b.get("subnet_id"), "aws_subnet")
+                          for b in _resources(document, "aws_route_table_association").values()
+                          if _reference_name(b.get("route_table_id"), "aws_route_table") in to_internet}
+        for name, body in _resources(document, "aws_subnet").items():
+            cidr = _first(body.get("cidr_block"))
+            if isinstance(cidr, str) and "${" not in cidr:
+                (public if name in public_subnets else private).append(ipaddress.ip_network(cidr))
+    return vpcs, public, private
+
+
+def mesh_address_authentication(documents: dict[str, dict[str, Any]]) -> Iterator[Finding]:
+    for environment in sorted({_environment(stack) for stack in documents}):
+        stacks = {s: d for s, d in documents.items() if _environment(s) == environment}
+        vpcs, _, private = _vpc_layout(stacks)
+        for stack, document in sorted(stacks.items()):
+            for name, body in sorted(_resources(document, "helm_release").items()):
+                authentications = [m for m in _delivered_manifests(body.get("values"))
+                                   if m.get("kind") == "NetworkAuthentication"]
+                if not authentications:
+                    continue
+                problems = []
+                if not vpcs:
+                    problems.append(f"no VPC in the stacks of {environment}: the networks of "
+                                    f"{len(authentications)} NetworkAuthentication(s) cannot be judged")
+                for authentication in authentications:
+                    label = "{}/{}".format((authentication.get("metadata") or {}).get("namespace"),
+                                           (authentication.get("metadata") or {}).get("name"))
+                    for network in (authentication.get("spec") or {}).get("networks") or []:
+                        try:
+                            cidr = ipaddress.ip_network(str(network.get("cidr")), strict=False)
+                        except ValueError:
+                            problems.append(f"{label}: {network.get('cidr')!r} is not a literal CIDR")
+                            continue
+                        covered = [str(v) for v in vpcs if cidr.version == v.version and cidr.supernet_of(v)]
+                        inside = [str(s) for s in private if cidr.version == s.version and cidr.overlaps(s)]
+                        if covered:
+                            problems.append(f"{label}: {cidr} covers the whole VPC {', '.join(covered)}")
+                        elif inside:
+                            problems.append(f"{label}: {cidr} admits the non-public subnet(s) {', '.join(inside)}")
+                yield Finding(MESH_ADDRESS_AUTHENTICATION, stack, f"helm_release.{name}", not problems,
+                              tuple(problems))
+
+
 def run(documents: dict[str, dict[str, Any]], viewer_principals: dict[str, set[str]],
         data_dir: Path) -> list[Finding]:
     return [*viewer_access(documents, viewer_principals), *pod_identity(documents, data_dir),
-            *default_deny(documents), *cni_enforces(documents)]
+            *default_deny(documents), *cni_enforces(documents), *mesh_address_authentication(documents)]

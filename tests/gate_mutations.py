@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ENV = "prod"
 Expected = tuple[str, str, str, str | None]
 CLUSTER_ADMIN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
@@ -403,6 +405,28 @@ def kubernetes_secret_with_literal_data(f: Folder) -> list[Expected]:
     return [("check", "CKV_PLAT_30", f.stack("platform"), "kubernetes_secret_v1.registry-credentials")]
 
 
+def mesh_admits_the_whole_vpc_in_clear(f: Folder) -> list[Expected]:
+    """The inference servers' NetworkAuthentication (inside the Argo CD Application's templates) widened from the
+    load balancers' subnets to the VPC."""
+    [vpc] = [body["cidr_block"] for body in f.resources("network", "aws_vpc").values()]
+    address, release = f.find("workloads", "helm_release", lambda body: body["chart"] == "raw"
+                              and "kind: NetworkAuthentication" in body["values"][0])
+    values = yaml.safe_load(release["values"][0])
+    widened = 0
+    for manifest in values["resources"]:
+        for source in manifest.get("spec", {}).get("sources", []) if manifest["kind"] == "Application" else []:
+            templates = source.get("helm", {}).get("valuesObject", {}).get("templates", [])
+            for index, template in enumerate(templates):
+                if "kind: NetworkAuthentication" in template:
+                    authentication = yaml.safe_load(template)
+                    authentication["spec"]["networks"] = [{"cidr": vpc}]
+                    templates[index] = yaml.safe_dump(authentication, sort_keys=False)
+                    widened += 1
+    assert widened, "no NetworkAuthentication in the workloads' Applications: the mutant does not apply"
+    release["values"][0] = yaml.safe_dump(values, sort_keys=False, default_flow_style=False, width=1000)
+    return [("check", "CKV_PLAT_35", f.stack("workloads"), address)]
+
+
 def chart_version_range(f: Folder) -> list[Expected]:
     address, release = f.find("platform", "helm_release", lambda body: body["chart"] == "metrics-server")
     release["version"] = "^" + release["version"].lstrip("v")
@@ -471,7 +495,8 @@ MUTANTS = [Mutant(area, function.__name__, function) for area, functions in (
                              monitoring_default_deny_allows_all_egress, network_policies_not_enforced,
                              vpc_cni_add_on_dropped, training_namespace_made_privileged,
                              grafana_admin_password_in_values, aws_key_in_release_values,
-                             kubernetes_secret_with_literal_data, chart_version_range)),
+                             kubernetes_secret_with_literal_data, chart_version_range,
+                             mesh_admits_the_whole_vpc_in_clear)),
     ("stack integrity", (stack_dropped_from_folder_and_manifest, github_stack_dropped_from_folder_and_manifest,
                          extra_stack_in_folder_and_manifest,
                          stack_file_truncated)),

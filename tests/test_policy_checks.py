@@ -346,7 +346,7 @@ def test_each_regression_of_the_real_synth_fails_the_gate_on_its_resource(regres
 # ---------------------------------------------------------------------------------------------------------------
 # the checks of the gate's blind spots, each on its own fixture stacks: in those stacks every resource of the
 # check's types fails when its name starts with fail_ and holds the case's word, has no result when listed
-# as not applicable, and passes otherwise. CKV_PLAT_31-34 are the gate's own joined checks
+# as not applicable, and passes otherwise. CKV_PLAT_31-35 are the gate's own joined checks
 # (policies/joined_checks.py), which read several resources (and stacks: acme-cluster and acme-platform are
 # one environment, "acme").
 
@@ -374,6 +374,9 @@ TOPIC_CASES = {
     "CKV_PLAT_32": TopicCase(("acme-platform",), ("aws_eks_pod_identity_association",), ""),
     "CKV_PLAT_33": TopicCase(("acme-cluster", "acme-platform"),
                              ("kubernetes_namespace_v1", "helm_release", "aws_eks_cluster"), ""),
+    # edge-network and edge-workloads are one environment, "edge": its VPC and public subnets judge the releases
+    "CKV_PLAT_35": TopicCase(("edge-workloads",), ("helm_release",), "netauth",
+                             frozenset({"na_no_network_authentication"})),
 }
 
 
@@ -427,6 +430,10 @@ def test_the_github_trust_check_explains_what_is_wrong(fixture_run):
     assert details[("CKV_PLAT_24", "aws_iam_role.fail_oidc_image_push_without_environment")] == [
         "an image-push role accepts only environment:<its github-environment tag> (environment:images-prod) from "
         "refs/heads/main, found ['ref:refs/heads/main from refs/heads/main']"]
+    assert details[("CKV_PLAT_35", "helm_release.fail_netauth_private_subnet")] == [
+        "inference/load-balancers: 10.40.0.0/24 admits the non-public subnet(s) 10.40.0.0/18"]
+    assert details[("CKV_PLAT_35", "helm_release.fail_netauth_whole_vpc")] == [
+        "inference/load-balancers: 10.40.0.0/16 covers the whole VPC 10.40.0.0/16"]
     assert details[("CKV_PLAT_32", "aws_eks_pod_identity_association.fail_controller_in_workload_namespace")] == [
         "the aws-load-balancer-controller role is bound to inference/aws-load-balancer-controller, reviewed for "
         "kube-system/aws-load-balancer-controller"]
