@@ -3,7 +3,9 @@
 checkov's Python checks see one resource at a time, and its graph checks cannot read a reviewed data file. These
 rules need both: who a policy association grants (its access entry), which role a Pod Identity association binds
 (the role's name), which namespaces exist (namespace resources, Helm releases in any layer, kube-system) and
-whether each has a default-deny NetworkPolicy, and whether the cluster's CNI enforces those policies. The gate
+whether each has a default-deny NetworkPolicy, whether the cluster's CNI enforces those policies, and what the
+manifests a release delivers (Argo CD Applications' templates included) say, judged against the environment's VPC
+(the inference edge: CKV_PLAT_35, 36). The gate
 reports their results like checkov's (same ids scheme, skips, summary and SARIF); each check's ``why`` is the
 line the gate prints next to a failure.
 
@@ -63,7 +65,15 @@ MESH_ADDRESS_AUTHENTICATION = Check(
     "a NetworkAuthentication lets plain, unauthenticated traffic in by source address: over the VPC or a private "
     "subnet it admits every unmeshed pod and node, which the mesh's mTLS is there to refuse; only the load "
     "balancers (in the public subnets) need it")
-CHECKS = (VIEWER_ACCESS, POD_IDENTITY, DEFAULT_DENY, CNI_ENFORCES, MESH_ADDRESS_AUTHENTICATION)
+LOAD_BALANCER_EDGE = Check(
+    "CKV_PLAT_36", "Load balancers of delivered Ingresses and Services name their client sources and, with a "
+    "certificate, listen on TLS only",
+    "without inbound-cidrs or source ranges the load balancer controller opens the load balancer to 0.0.0.0/0; a "
+    "plain listener beside a TLS one (even a redirect) receives API keys in clear")
+CHECKS = (VIEWER_ACCESS, POD_IDENTITY, DEFAULT_DENY, CNI_ENFORCES, MESH_ADDRESS_AUTHENTICATION, LOAD_BALANCER_EDGE)
+ALB = "alb.ingress.kubernetes.io"
+NLB = "service.beta.kubernetes.io/aws-load-balancer"
+OPEN_TO_ALL = frozenset({"0.0.0.0/0", "::/0"})
 
 VIEW_POLICIES = frozenset({"arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
                            "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"})
@@ -326,7 +336,67 @@ def mesh_address_authentication(documents: dict[str, dict[str, Any]]) -> Iterato
                               tuple(problems))
 
 
+def _split(value: Any) -> list[str]:
+    return [part.strip() for part in str(value or "").split(",") if part.strip()]
+
+
+def _ingress_problems(label: str, annotations: dict[str, Any]) -> Iterator[str]:
+    sources = _split(annotations.get(f"{ALB}/inbound-cidrs"))
+    internal = annotations.get(f"{ALB}/scheme", "internal") == "internal"
+    certificate = annotations.get(f"{ALB}/certificate-arn")
+    if not sources and not annotations.get(f"{ALB}/security-groups"):
+        yield f"{label}: no inbound-cidrs (nor security-groups): the controller admits 0.0.0.0/0"
+    if internal and OPEN_TO_ALL & set(sources):
+        yield f"{label}: an internal load balancer open to {', '.join(sorted(OPEN_TO_ALL & set(sources)))}"
+    try:
+        listeners = {protocol for entry in json.loads(annotations.get(f"{ALB}/listen-ports") or "[]")
+                     for protocol in entry}
+    except (ValueError, TypeError, AttributeError):
+        listeners = {"unreadable"}
+    if certificate and listeners - {"HTTPS"}:
+        yield f"{label}: a certificate, but listeners {', '.join(sorted(listeners))}: TLS only (HTTPS)"
+    if not internal and not certificate:
+        yield f"{label}: internet-facing without certificate-arn: TLS is required"
+
+
+def _service_problems(label: str, annotations: dict[str, Any], spec: dict[str, Any]) -> Iterator[str]:
+    sources = [str(s) for s in spec.get("loadBalancerSourceRanges") or []]
+    sources += _split(annotations.get("service.beta.kubernetes.io/load-balancer-source-ranges"))
+    internal = annotations.get(f"{NLB}-scheme", "internal") == "internal"
+    certificate = annotations.get(f"{NLB}-ssl-cert")
+    if not sources and not annotations.get(f"{NLB}-security-groups"):
+        yield f"{label}: no loadBalancerSourceRanges (nor security-groups): the controller admits 0.0.0.0/0"
+    if internal and OPEN_TO_ALL & set(sources):
+        yield f"{label}: an internal load balancer open to {', '.join(sorted(OPEN_TO_ALL & set(sources)))}"
+    ports = {str(p.get("port")) for p in spec.get("ports") or [] if isinstance(p, dict)}
+    tls_ports = set(_split(annotations.get(f"{NLB}-ssl-ports")))
+    if certificate and "*" not in tls_ports and ports - tls_ports:
+        yield f"{label}: a certificate, but port(s) {', '.join(sorted(ports - tls_ports))} are not TLS (ssl-ports)"
+    if not internal and not certificate:
+        yield f"{label}: internet-facing without ssl-cert: TLS is required"
+
+
+def load_balancer_edge(documents: dict[str, dict[str, Any]]) -> Iterator[Finding]:
+    for stack, document in sorted(documents.items()):
+        for name, body in sorted(_resources(document, "helm_release").items()):
+            problems, balancers = [], 0
+            for manifest in _delivered_manifests(body.get("values")):
+                metadata, spec = manifest.get("metadata") or {}, manifest.get("spec") or {}
+                annotations = metadata.get("annotations") or {}
+                label = f"{manifest.get('kind')} {metadata.get('namespace')}/{metadata.get('name')}"
+                if manifest.get("kind") == "Ingress" and (spec.get("ingressClassName") == "alb"
+                                                          or any(k.startswith(f"{ALB}/") for k in annotations)):
+                    balancers += 1
+                    problems += _ingress_problems(label, annotations)
+                elif manifest.get("kind") == "Service" and spec.get("type") == "LoadBalancer":
+                    balancers += 1
+                    problems += _service_problems(label, annotations, spec)
+            if balancers:
+                yield Finding(LOAD_BALANCER_EDGE, stack, f"helm_release.{name}", not problems, tuple(problems))
+
+
 def run(documents: dict[str, dict[str, Any]], viewer_principals: dict[str, set[str]],
         data_dir: Path) -> list[Finding]:
     return [*viewer_access(documents, viewer_principals), *pod_identity(documents, data_dir),
-            *default_deny(documents), *cni_enforces(documents), *mesh_address_authentication(documents)]
+            *default_deny(documents), *cni_enforces(documents), *mesh_address_authentication(documents),
+            *load_balancer_edge(documents)]

@@ -405,26 +405,42 @@ def kubernetes_secret_with_literal_data(f: Folder) -> list[Expected]:
     return [("check", "CKV_PLAT_30", f.stack("platform"), "kubernetes_secret_v1.registry-credentials")]
 
 
-def mesh_admits_the_whole_vpc_in_clear(f: Folder) -> list[Expected]:
-    """The inference servers' NetworkAuthentication (inside the Argo CD Application's templates) widened from the
-    load balancers' subnets to the VPC."""
-    [vpc] = [body["cidr_block"] for body in f.resources("network", "aws_vpc").values()]
-    address, release = f.find("workloads", "helm_release", lambda body: body["chart"] == "raw"
-                              and "kind: NetworkAuthentication" in body["values"][0])
+def _edit_delivered_manifests(f: Folder, layer: str, kind: str, edit: Callable[[dict], None]) -> str:
+    """Apply ``edit`` to every manifest of ``kind`` that an Argo CD Application of the layer's manifests release
+    delivers (its chart source's templates); the release's address."""
+    address, release = f.find(layer, "helm_release", lambda body: body["chart"] == "raw"
+                              and f"kind: {kind}" in body["values"][0])
     values = yaml.safe_load(release["values"][0])
-    widened = 0
+    edited = 0
     for manifest in values["resources"]:
         for source in manifest.get("spec", {}).get("sources", []) if manifest["kind"] == "Application" else []:
             templates = source.get("helm", {}).get("valuesObject", {}).get("templates", [])
             for index, template in enumerate(templates):
-                if "kind: NetworkAuthentication" in template:
-                    authentication = yaml.safe_load(template)
-                    authentication["spec"]["networks"] = [{"cidr": vpc}]
-                    templates[index] = yaml.safe_dump(authentication, sort_keys=False)
-                    widened += 1
-    assert widened, "no NetworkAuthentication in the workloads' Applications: the mutant does not apply"
+                if f"kind: {kind}\n" in template:
+                    manifest_of_template = yaml.safe_load(template)
+                    edit(manifest_of_template)
+                    templates[index] = yaml.safe_dump(manifest_of_template, sort_keys=False)
+                    edited += 1
+    assert edited, f"no {kind} in the {layer} layer's Applications: the mutant does not apply"
     release["values"][0] = yaml.safe_dump(values, sort_keys=False, default_flow_style=False, width=1000)
+    return address
+
+
+def mesh_admits_the_whole_vpc_in_clear(f: Folder) -> list[Expected]:
+    """The inference servers' NetworkAuthentication widened from the load balancers' subnets to the VPC."""
+    [vpc] = [body["cidr_block"] for body in f.resources("network", "aws_vpc").values()]
+    address = _edit_delivered_manifests(f, "workloads", "NetworkAuthentication",
+                                        lambda m: m["spec"].update(networks=[{"cidr": vpc}]))
     return [("check", "CKV_PLAT_35", f.stack("workloads"), address)]
+
+
+def inference_ingress_without_client_networks(f: Folder) -> list[Expected]:
+    """The inference ALB's inbound-cidrs dropped: the controller would open it to 0.0.0.0/0."""
+    def drop_sources(ingress: dict) -> None:
+        del ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/inbound-cidrs"]
+
+    address = _edit_delivered_manifests(f, "workloads", "Ingress", drop_sources)
+    return [("check", "CKV_PLAT_36", f.stack("workloads"), address)]
 
 
 def chart_version_range(f: Folder) -> list[Expected]:
@@ -496,7 +512,7 @@ MUTANTS = [Mutant(area, function.__name__, function) for area, functions in (
                              vpc_cni_add_on_dropped, training_namespace_made_privileged,
                              grafana_admin_password_in_values, aws_key_in_release_values,
                              kubernetes_secret_with_literal_data, chart_version_range,
-                             mesh_admits_the_whole_vpc_in_clear)),
+                             mesh_admits_the_whole_vpc_in_clear, inference_ingress_without_client_networks)),
     ("stack integrity", (stack_dropped_from_folder_and_manifest, github_stack_dropped_from_folder_and_manifest,
                          extra_stack_in_folder_and_manifest,
                          stack_file_truncated)),

@@ -346,7 +346,7 @@ def test_each_regression_of_the_real_synth_fails_the_gate_on_its_resource(regres
 # ---------------------------------------------------------------------------------------------------------------
 # the checks of the gate's blind spots, each on its own fixture stacks: in those stacks every resource of the
 # check's types fails when its name starts with fail_ and holds the case's word, has no result when listed
-# as not applicable, and passes otherwise. CKV_PLAT_31-35 are the gate's own joined checks
+# as not applicable, and passes otherwise. CKV_PLAT_31-36 are the gate's own joined checks
 # (policies/joined_checks.py), which read several resources (and stacks: acme-cluster and acme-platform are
 # one environment, "acme").
 
@@ -377,6 +377,7 @@ TOPIC_CASES = {
     # edge-network and edge-workloads are one environment, "edge": its VPC and public subnets judge the releases
     "CKV_PLAT_35": TopicCase(("edge-workloads",), ("helm_release",), "netauth",
                              frozenset({"na_no_network_authentication"})),
+    "CKV_PLAT_36": TopicCase(("edge-balancers",), ("helm_release",), "lb", frozenset({"na_no_load_balancer"})),
 }
 
 
@@ -434,6 +435,10 @@ def test_the_github_trust_check_explains_what_is_wrong(fixture_run):
         "inference/load-balancers: 10.40.0.0/24 admits the non-public subnet(s) 10.40.0.0/18"]
     assert details[("CKV_PLAT_35", "helm_release.fail_netauth_whole_vpc")] == [
         "inference/load-balancers: 10.40.0.0/16 covers the whole VPC 10.40.0.0/16"]
+    assert details[("CKV_PLAT_36", "helm_release.fail_lb_ingress_without_sources")] == [
+        "Ingress inference/inference: no inbound-cidrs (nor security-groups): the controller admits 0.0.0.0/0"]
+    assert details[("CKV_PLAT_36", "helm_release.fail_lb_plain_port_beside_tls")] == [
+        "Service inference/triton-grpc: a certificate, but port(s) 8001 are not TLS (ssl-ports)"]
     assert details[("CKV_PLAT_32", "aws_eks_pod_identity_association.fail_controller_in_workload_namespace")] == [
         "the aws-load-balancer-controller role is bound to inference/aws-load-balancer-controller, reviewed for "
         "kube-system/aws-load-balancer-controller"]
