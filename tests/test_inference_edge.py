@@ -214,8 +214,10 @@ def test_nodes_admit_load_balancers_through_the_controllers_backend_group_and_no
     """Pods use their node's security group (VPC CNI): it admits other groups only, so the load balancer reaches
     a serving port only through the rules the controller adds from its shared backend group."""
     cluster = stacks[f"{env_name}-cluster"]
+    [cluster_name] = [body["name"] for body in resources(cluster, "aws_eks_cluster").values()]
+    # The controller adds its rules to the one group of a target's ENI tagged as owned by the cluster.
     [nodes] = [name for name, group in resources(cluster, "aws_security_group").items()
-               if group["tags"].get(f"kubernetes.io/cluster/{group['name'].removesuffix('-nodes')}") == "owned"]
+               if group.get("tags", {}).get(f"kubernetes.io/cluster/{cluster_name}") == "owned"]
     rules = [rule for rule in resources(cluster, "aws_vpc_security_group_ingress_rule").values()
              if rule["security_group_id"] == f"${{aws_security_group.{nodes}.id}}"]
     assert rules
