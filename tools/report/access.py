@@ -227,9 +227,11 @@ def request_flow(view: EnvironmentView) -> list[str]:
         draw(chart, members)
         for source, target_node, label in dict.fromkeys(edges):
             chart.edge(source, target_node, label)
-        sections += ["Load balancers made by the AWS Load Balancer Controller, for clients in the VPC (scheme "
-                     "internal) or on the internet (internet-facing), with target type ip: straight to the pods, "
-                     "whose Linkerd proxies admit the VPC. An arrow is labelled with the host and path it routes.",
+        sections += ["Load balancers made by the AWS Load Balancer Controller in the public subnets, open only to "
+                     "the client networks the environment names (`clients` of `workloads.inference.http` and "
+                     "`.tcp`; scheme internal or internet-facing), with target type ip: straight to the pods, whose "
+                     "Linkerd proxies admit the load balancers' subnets and no other address range. An arrow is "
+                     "labelled with the host and path it routes.",
                      "", *chart.render(), ""]
     if callers:
         chart = Flowchart("LR")
