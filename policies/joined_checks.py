@@ -340,14 +340,21 @@ def _split(value: Any) -> list[str]:
     return [part.strip() for part in str(value or "").split(",") if part.strip()]
 
 
+def _source_problems(label: str, sources: list[str], *, named_as: str, security_groups: Any,
+                     internal: bool) -> Iterator[str]:
+    """The sources a load balancer admits: named (or security groups), and never everyone when internal."""
+    if not sources and not security_groups:
+        yield f"{label}: no {named_as} (nor security-groups): the controller admits 0.0.0.0/0"
+    if internal and OPEN_TO_ALL & set(sources):
+        yield f"{label}: an internal load balancer open to {', '.join(sorted(OPEN_TO_ALL & set(sources)))}"
+
+
 def _ingress_problems(label: str, annotations: dict[str, Any]) -> Iterator[str]:
     sources = _split(annotations.get(f"{ALB}/inbound-cidrs"))
     internal = annotations.get(f"{ALB}/scheme", "internal") == "internal"
     certificate = annotations.get(f"{ALB}/certificate-arn")
-    if not sources and not annotations.get(f"{ALB}/security-groups"):
-        yield f"{label}: no inbound-cidrs (nor security-groups): the controller admits 0.0.0.0/0"
-    if internal and OPEN_TO_ALL & set(sources):
-        yield f"{label}: an internal load balancer open to {', '.join(sorted(OPEN_TO_ALL & set(sources)))}"
+    yield from _source_problems(label, sources, named_as="inbound-cidrs",
+                                security_groups=annotations.get(f"{ALB}/security-groups"), internal=internal)
     try:
         listeners = {protocol for entry in json.loads(annotations.get(f"{ALB}/listen-ports") or "[]")
                      for protocol in entry}
@@ -364,10 +371,8 @@ def _service_problems(label: str, annotations: dict[str, Any], spec: dict[str, A
     sources += _split(annotations.get("service.beta.kubernetes.io/load-balancer-source-ranges"))
     internal = annotations.get(f"{NLB}-scheme", "internal") == "internal"
     certificate = annotations.get(f"{NLB}-ssl-cert")
-    if not sources and not annotations.get(f"{NLB}-security-groups"):
-        yield f"{label}: no loadBalancerSourceRanges (nor security-groups): the controller admits 0.0.0.0/0"
-    if internal and OPEN_TO_ALL & set(sources):
-        yield f"{label}: an internal load balancer open to {', '.join(sorted(OPEN_TO_ALL & set(sources)))}"
+    yield from _source_problems(label, sources, named_as="loadBalancerSourceRanges",
+                                security_groups=annotations.get(f"{NLB}-security-groups"), internal=internal)
     ports = {str(p.get("port")) for p in spec.get("ports") or [] if isinstance(p, dict)}
     tls_ports = set(_split(annotations.get(f"{NLB}-ssl-ports")))
     if certificate and "*" not in tls_ports and ports - tls_ports:
