@@ -55,8 +55,15 @@ class _Background:
         return cls.folder
 
 
+#: Fixtures that wait for a background subprocess.
+BACKGROUND_FIXTURES = frozenset({"eager_synth", "mutation_runs", "look_alike_runs"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     _Background.fixtures = frozenset(name for item in items for name in getattr(item, "fixturenames", ()))
+    # The tests that wait for a background subprocess run last, each group in its collected order: by then the
+    # subprocess has had the whole run of the other tests to finish.
+    items.sort(key=lambda item: bool(BACKGROUND_FIXTURES & set(getattr(item, "fixturenames", ()))))
     if _Background.wanted("eager_synth"):
         _Background.started["eager_synth"] = _start_eager_synth(_Background.scratch() / "eager" / "cdktf.out")
     if _Background.wanted("look_alike_runs"):
