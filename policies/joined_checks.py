@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +248,15 @@ def cni_enforces(documents: dict[str, dict[str, Any]]) -> Iterator[Finding]:
 
 
 _HELM_EXPRESSION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+#: libyaml's parser where PyYAML has it.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@cache
+def _parsed_yaml(text: str) -> Any:
+    """A values or template text parsed once per gate run: several checks read each release, and the gated
+    folders of one run share most of their releases. The result is shared: read it, never change it."""
+    return yaml.load(text, Loader=_YAML_LOADER)
 
 
 def _delivered_manifests(values: Any) -> Iterator[dict[str, Any]]:
@@ -256,7 +266,7 @@ def _delivered_manifests(values: Any) -> Iterator[dict[str, Any]]:
     for text in texts:
         text = _first(text)
         try:
-            document = yaml.safe_load(text) if isinstance(text, str) else text
+            document = _parsed_yaml(text) if isinstance(text, str) else text
         except yaml.YAMLError:
             continue
         listed = document.get("resources") if isinstance(document, dict) else None
@@ -270,7 +280,7 @@ def _delivered_manifests(values: Any) -> Iterator[dict[str, Any]]:
                 templates = ((source.get("helm") or {}).get("valuesObject") or {}).get("templates") or []
                 for template in templates:
                     try:
-                        inner = yaml.safe_load(_HELM_EXPRESSION.sub("templated", template))
+                        inner = _parsed_yaml(_HELM_EXPRESSION.sub("templated", template))
                     except yaml.YAMLError:
                         continue
                     if isinstance(inner, dict):
